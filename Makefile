@@ -1,0 +1,59 @@
+# audiocraft-mmd. `make demo`: set up and train a CPU-sized EnCodec-MMD on the default music data.
+# `make test`: set up and run the tests (< 10 min on 2 cores). See README.md.
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+DORA := $(VENV)/bin/dora
+STAMP := $(VENV)/.installed
+DATA_STAMP := dataset/mmd_music/summary.json
+DEMO_ARGS := solver=compression/encodec_mmd_debug device=cpu
+
+.PHONY: install system-deps data demo test test-slow bench reproduce lint clean
+
+install: $(STAMP)
+
+system-deps:
+	@bash scripts/system_deps.sh
+
+# Idempotent: re-runs only when setup.cfg, pyproject.toml or this file change.
+$(STAMP): setup.cfg pyproject.toml Makefile scripts/system_deps.sh
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 12) else \
+		"error: Python 3.11 or 3.12 is needed, $(PYTHON) is %d.%d (set PYTHON=python3.11)" % v)'
+	@bash scripts/system_deps.sh
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q "torch==2.11.*" "torchaudio==2.11.*"
+	# audiocraft's published pins (torch 2.1, numpy<2, old xformers) cannot hold next to torch 2.11:
+	# install it without them; setup.cfg declares the runtime dependencies it really imports.
+	$(VPY) -m pip install -q --no-deps audiocraft==1.3.0
+	$(VPY) -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+data: install
+	$(VPY) -m audiocraft_mmd.data.prepare
+
+$(DATA_STAMP):
+	$(MAKE) data
+
+demo: install $(DATA_STAMP)
+	$(DORA) run $(DEMO_ARGS)
+	$(VPY) -m audiocraft_mmd.xp_summary $(DEMO_ARGS)
+
+test: install
+	$(VPY) -m pytest -m "not slow" -q
+
+test-slow: install
+	$(VPY) -m pytest -m slow -q
+
+bench: install
+	$(VPY) benchmarks/bench_mmd.py
+	$(VPY) benchmarks/bench_independence.py
+
+reproduce: install $(DATA_STAMP)
+	$(VPY) -m audiocraft_mmd.reproduce
+
+lint: install
+	$(VENV)/bin/flake8 audiocraft_mmd tests grids benchmarks
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

@@ -1,0 +1,11 @@
+"""audiocraft-mmd: EnCodec-MMD / MusicGen-MMD, an independence-promoting loss for the codebooks
+of neural audio codecs (Lemercier et al.), as an extension of audiocraft 1.3.0.
+
+Importing the package is cheap: submodules (losses, metrics, solvers, models) import audiocraft
+only when used.
+"""
+__version__ = "0.1.0"
+
+from . import noise as _noise
+
+_noise.install_filters()

@@ -1,0 +1,61 @@
+"""Where things live: the repository, the config tree, the Dora output folder and team settings.
+
+Team files are `config/teams/<team>.yaml` (team from AUDIOCRAFT_MMD_TEAM, default `default`),
+one entry per cluster type, in audiocraft's format so that audiocraft's own
+`AudioCraftEnvironment` can read the same file (we point its AUDIOCRAFT_CONFIG variable at it
+when the user has not set it; audiocraft 1.3.0 otherwise looks for a `config/` folder beside
+site-packages, which its wheel does not ship).
+"""
+import os
+from pathlib import Path
+import typing as tp
+
+import omegaconf
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = REPO_ROOT / 'config'
+
+
+def team() -> str:
+    return os.environ.get('AUDIOCRAFT_MMD_TEAM', os.environ.get('AUDIOCRAFT_TEAM', 'default'))
+
+
+def team_config_path() -> Path:
+    path = CONFIG_DIR / 'teams' / f'{team()}.yaml'
+    if not path.exists():
+        known = sorted(p.stem for p in (CONFIG_DIR / 'teams').glob('*.yaml'))
+        raise FileNotFoundError(f"Team config {path} not found (AUDIOCRAFT_MMD_TEAM={team()!r}); known: {known}")
+    return path
+
+
+def cluster_config() -> omegaconf.DictConfig:
+    """The entry of the team file for this cluster (AUDIOCRAFT_CLUSTER, else `default`)."""
+    config = omegaconf.OmegaConf.load(team_config_path())
+    cluster = os.environ.get('AUDIOCRAFT_CLUSTER', 'default')
+    if cluster not in config:
+        raise KeyError(f"Cluster {cluster!r} has no entry in {team_config_path()}; entries: {list(config)}")
+    return config[cluster]
+
+
+def dora_dir() -> Path:
+    """AUDIOCRAFT_MMD_DORA_DIR, else the team's dora_dir, else `<repo>/outputs` (git-ignored)."""
+    env = os.environ.get('AUDIOCRAFT_MMD_DORA_DIR')
+    if env:
+        return Path(env).expanduser().resolve()
+    configured: tp.Optional[str] = cluster_config().get('dora_dir')
+    if configured:
+        return Path(configured).expanduser()
+    return REPO_ROOT / 'outputs'
+
+
+def slurm_partitions(kinds: tp.Sequence[str] = ('team', 'global')) -> str:
+    """Comma-separated SLURM partitions of the team for the given kinds."""
+    partitions = cluster_config().get('partitions', {})
+    return ','.join(str(partitions[kind]) for kind in kinds if kind in partitions)
+
+
+def point_audiocraft_at_our_teams() -> None:
+    """Let audiocraft's AudioCraftEnvironment read our team file (unless the user chose one)."""
+    os.environ.setdefault('AUDIOCRAFT_CONFIG', str(team_config_path()))
+    os.environ.setdefault('AUDIOCRAFT_TEAM', team())
+    os.environ.setdefault('AUDIOCRAFT_DORA_DIR', str(dora_dir()))
