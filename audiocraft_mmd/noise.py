@@ -32,6 +32,8 @@ _WARNING_PATTERNS = (
     # torchaudio: expected for the small n_fft of the high MSSpec scales at 64 mels.
     (UserWarning, r"At least one mel filterbank has all zero values"),
     # hydra 1.3: audiocraft's configs use version_base 1.1 semantics on purpose.
+    # hydra 1.3 (dora): our entry keeps version_base 1.1 semantics, like audiocraft's configs.
+    (Warning, r'\s*version_base="1\.1" selects Hydra 1\.1 compatibility behavior'),
     (UserWarning, r".*(Future Hydra versions will no longer change working directory|"
                   r"The version_base parameter is not specified|defaults list is missing `_self_`).*"),
 )

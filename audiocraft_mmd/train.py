@@ -91,7 +91,9 @@ def main(cfg):
     init_seed_and_system(cfg)
     log_name = '%s.log.{rank}' % cfg.execute_only if cfg.execute_only else 'solver.log.{rank}'
     flashy.setup_logging(level=str(cfg.logging.level).upper(), log_name=log_name)
-    flashy.distrib.init()
+    # audiocraft calls init() whose default backend is nccl, which dora refuses without CUDA:
+    # multi-process runs on CPU (`dora run -d --ddp_workers 2 device=cpu`) need gloo.
+    flashy.distrib.init(backend='nccl' if cfg.device.startswith('cuda') else 'gloo')
     solver = get_solver(cfg)
     if cfg.show:
         solver.show()

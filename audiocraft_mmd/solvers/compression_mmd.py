@@ -70,9 +70,22 @@ class CompressionMMDSolver(CompressionSolver):
         # Own generator for the shuffles, so that the MMD never changes audiocraft's random stream.
         self.mmd_rng.manual_seed(4321 + self.epoch)
         try:
-            return super().common_train_valid(dataset_split, **kwargs)
+            metrics = super().common_train_valid(dataset_split, **kwargs)
         finally:
             self._macro_batch = []
+        if self.is_training and flashy.distrib.world_size() > 1:
+            metrics['rank_param_spread'] = self.rank_parameter_spread()
+        return metrics
+
+    def rank_parameter_spread(self) -> float:
+        """Largest difference across ranks of any parameter tensor's sum (0 when ranks agree).
+
+        A cheap check, once per epoch, that the separate MMD backward keeps ranks identical."""
+        sums = torch.stack([p.detach().double().sum() for p in self.model.parameters()])
+        high, low = sums.clone(), sums.clone()
+        torch.distributed.all_reduce(high, op=torch.distributed.ReduceOp.MAX)
+        torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
+        return (high - low).abs().max().item()
 
     def codebook_streams(self, x: torch.Tensor, with_grad: bool) -> torch.Tensor:
         """Streams [B, K, D, T] of the audio x [B, C, L], the encoder checkpointed if asked."""

@@ -1,0 +1,77 @@
+"""Shared fixtures: a small real-music dataset (rendered by our builder) and a private Dora folder."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope='session')
+def music_dataset(tmp_path_factory) -> Path:
+    """A few minutes of real music (music21 scores rendered with FluidSynth)
+    at 32 kHz with audiocraft manifests in `<root>/egs/{train,valid,evaluate,generate}`."""
+    from audiocraft_mmd.data.prepare import build_dataset
+    root = tmp_path_factory.mktemp('music')
+    # rendered only: a few short pieces per split in ~30 s (recorded tracks are long and slower to decode)
+    build_dataset(root=root, hours=0.12, seed=0, max_pieces=14, progress=False, workers=2, sources=('rendered',))
+    for split in ('train', 'valid', 'evaluate', 'generate'):
+        assert (root / 'egs' / split / 'data.jsonl').exists(), f"builder wrote no {split} manifest"
+    return root
+
+
+def datasource_overrides(root: Path) -> list:
+    """Command-line overrides pointing a solver at a dataset built by `music_dataset`."""
+    return [f'datasource.{split}={root}/egs/{split}' for split in ('train', 'valid', 'evaluate', 'generate')]
+
+
+@pytest.fixture
+def dora_dir(tmp_path, monkeypatch) -> Path:
+    """A private Dora output folder for XPs run by a test (env var read by audiocraft_mmd.environment)."""
+    folder = tmp_path / 'outputs'
+    monkeypatch.setenv('AUDIOCRAFT_MMD_DORA_DIR', str(folder))
+    return folder
+
+
+def run_dora(args, dora_dir: Path, timeout: float = 300, check: bool = True):
+    """Run `dora run ARGS` from the repository root in a subprocess, with a private Dora folder."""
+    import subprocess
+    import sys
+    env = dict(os.environ, AUDIOCRAFT_MMD_DORA_DIR=str(dora_dir), PYTHONUNBUFFERED='1')
+    dora = Path(sys.executable).parent / 'dora'
+    proc = subprocess.run([str(dora), 'run', *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dora run {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def xp_sig(argv) -> str:
+    """Dora signature of the XP `dora run ARGV` runs (the same hydra composition)."""
+    from audiocraft_mmd.train import main
+    return main.get_xp(list(argv)).sig
+
+
+@pytest.fixture(scope='session')
+def session_dora_dir(tmp_path_factory) -> Path:
+    """A Dora folder shared by the session-scoped trained models below."""
+    return tmp_path_factory.mktemp('session_dora') / 'outputs'
+
+
+@pytest.fixture(scope='session')
+def debug_codec_sig(music_dataset, session_dora_dir) -> str:
+    """Sig of a debug EnCodec-MMD (32 kHz, 4 x 64 entries, 50 Hz) trained for one epoch on CPU, once per
+    session, in `session_dora_dir`."""
+    argv = ['solver=compression/encodec_mmd_debug', 'device=cpu', 'optim.epochs=1',
+            *datasource_overrides(music_dataset)]
+    run_dora(argv, session_dora_dir)
+    return xp_sig(argv)
+
+
+@pytest.fixture(scope='session')
+def debug_lm_sig(music_dataset, session_dora_dir, debug_codec_sig) -> str:
+    """Sig of a debug MusicGen-MMD LM (solver=musicgen/debug) trained on the debug codec's tokens."""
+    argv = ['solver=musicgen/debug', 'device=cpu', f'compression_model_checkpoint=//sig/{debug_codec_sig}',
+            *datasource_overrides(music_dataset)]
+    run_dora(argv, session_dora_dir)
+    return xp_sig(argv)
