@@ -1,0 +1,37 @@
+"""Print where an XP's checkpoint, logs and metrics are, and its last metrics.
+
+`python -m audiocraft_mmd.xp_summary solver=compression/encodec_mmd_debug device=cpu` (the same
+overrides as the `dora run` that trained it).
+"""
+import json
+import sys
+import typing as tp
+
+KEYS = {'train': ('l1', 'msspec', 'mmd', 'mmd_weighted'), 'valid': ('msspec', 'sisnr', 'mmd'),
+        'evaluate': ('sisnr', 'mmd', 'tc', 'tc_mm', 'tc_delay', 'tc_delay_mm', 'n_frames')}
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
+    from .train import main as train_main
+    xp = train_main.get_xp(list(sys.argv[1:] if argv is None else argv))
+    history_path = xp.folder / 'history.json'
+    print(f"XP {xp.sig}: {xp.folder}")
+    print(f"  checkpoint: {xp.folder / 'checkpoint.th'}")
+    print(f"  log:        {xp.folder / 'solver.log.0'}")
+    print(f"  metrics:    {history_path}")
+    if not history_path.exists():
+        print("  (no history yet)")
+        return
+    history = json.loads(history_path.read_text())
+    print(f"  epochs:     {len(history)}")
+    for stage, keys in KEYS.items():
+        last = next((epoch[stage] for epoch in reversed(history) if stage in epoch), None)
+        if last:
+            shown = ', '.join(f"{k}={last[k]:.4g}" for k in keys if k in last)
+            print(f"  last {stage}: {shown}")
+    print(f"  load it: CompressionSolver.model_from_checkpoint('//sig/{xp.sig}')"
+          " (from audiocraft_mmd.solvers.compression)")
+
+
+if __name__ == '__main__':
+    main()
