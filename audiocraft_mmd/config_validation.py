@@ -69,9 +69,19 @@ def validate_mmd_config(cfg: omegaconf.DictConfig) -> None:
                      f"dataset.segment_duration gives {frames}")
 
 
+def validate_musicgen_config(cfg: omegaconf.DictConfig) -> None:
+    """Validate what the MusicGen solvers need before loading their codec."""
+    ref = cfg.get('compression_model_checkpoint')
+    _require(isinstance(ref, str) and len(ref) > 0, 'compression_model_checkpoint', ref,
+             "set the tokenizer: //sig/SIG of a compression XP, a checkpoint, an exported file or //pretrained/NAME "
+             "(it is null in the config so that dora can sign the override)")
+
+
 def validate_config(cfg: omegaconf.DictConfig) -> None:
     """Validate what the chosen solver needs; called by the train entry before building it."""
     from .solvers.builders import SOLVERS
     _require(cfg.get('solver') in SOLVERS, 'solver', cfg.get('solver'), f"must be one of {SOLVERS}")
     if cfg.solver == 'compression_mmd':
         validate_mmd_config(cfg)
+    if cfg.solver in ('musicgen', 'musicgen_mmd'):
+        validate_musicgen_config(cfg)

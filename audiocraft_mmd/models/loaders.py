@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 import typing as tp
 
-import torch
 
 from ..compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
 

@@ -10,14 +10,16 @@ def _registry() -> tp.Dict[str, tp.Callable]:
     from .compression import CompressionSolver
     from audiocraft.solvers.musicgen import MusicGenSolver
     from .compression_mmd import CompressionMMDSolver
+    from .musicgen_mmd import MusicGenMMDSolver
     return {
         'compression': CompressionSolver,
         'musicgen': MusicGenSolver,
         'compression_mmd': CompressionMMDSolver,
+        'musicgen_mmd': MusicGenMMDSolver,
     }
 
 
-SOLVERS = ('compression', 'musicgen', 'compression_mmd')
+SOLVERS = ('compression', 'musicgen', 'compression_mmd', 'musicgen_mmd')
 
 
 def get_solver(cfg: omegaconf.DictConfig):

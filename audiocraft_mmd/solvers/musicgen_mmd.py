@@ -1,0 +1,59 @@
+"""MusicGen(-MMD) solver: audiocraft's MusicGenSolver, loading its tokenizer with our loaders.
+
+MusicGen-MMD (paper section 4.1) is MusicGen trained on the tokens of an EnCodec-MMD codec: the LM
+side is unchanged, so this solver only fixes what breaks on torch 2.11 with our config tree.
+"""
+import contextlib
+from pathlib import Path
+import tempfile
+import typing as tp
+
+import omegaconf
+
+from audiocraft.solvers import musicgen
+
+from ..compat.checkpoints import WeightsOnlyCheckpointMixin
+
+
+@contextlib.contextmanager
+def _temporarily(cfg: omegaconf.DictConfig, key: str, value: tp.Any):
+    """Set `cfg[key] = value` inside the block only, so that the config stored in checkpoints
+    (and the XP signature) keep the user's value."""
+    old = cfg[key]
+    cfg[key] = value
+    try:
+        yield
+    finally:
+        cfg[key] = old
+
+
+class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
+    """audiocraft's MusicGenSolver with a codec loader that works with our Dora folder and torch 2.11.
+
+    What it replaces, and why: audiocraft's `MusicGenSolver.build_model` loads the codec with
+    `audiocraft.solvers.compression.CompressionSolver.wrapped_model_from_checkpoint`, which
+    (1) resolves `//sig/SIG` through `audiocraft.train`, whose hydra decorator needs audiocraft's
+    source config tree (not shipped in its wheel), and (2) `torch.load`s the solver checkpoint with
+    torch's default `weights_only=True`, which refuses the omegaconf objects in checkpoints written
+    by audiocraft's own solvers. `build_model` here exports the codec named by
+    `compression_model_checkpoint` (//sig/SIG in our Dora folder, an XP folder, a solver checkpoint
+    or an exported file; see `audiocraft_mmd.export.compression_package`) to a temporary exported
+    file and hands it to audiocraft as `//pretrained/<file>`, which audiocraft loads with
+    `CompressionModel.get_pretrained` (weights only). Everything else (the LM, its optimizer, the
+    `compression_model_n_q` wrapping, the codec/LM consistency checks) is audiocraft's code.
+    `//pretrained/NAME` references go to audiocraft unchanged.
+
+    Checkpoints store `xp.cfg` as a plain container (`WeightsOnlyCheckpointMixin`), so they resume,
+    export and load with `weights_only=True`.
+    """
+
+    def build_model(self) -> None:
+        from ..export import export_compression_model
+        ref = str(self.cfg.compression_model_checkpoint)
+        if ref.startswith('//pretrained/'):
+            return super().build_model()
+        with tempfile.TemporaryDirectory(prefix='musicgen_mmd_codec_') as tmp:
+            exported = export_compression_model(ref, Path(tmp) / 'compression_state_dict.bin')
+            self.logger.info("Compression model %s (exported to %s for audiocraft's loader)", ref, exported)
+            with _temporarily(self.cfg, 'compression_model_checkpoint', f'//pretrained/{exported}'):
+                super().build_model()
