@@ -40,10 +40,10 @@ demo: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.xp_summary $(DEMO_ARGS)
 
 test: install
-	$(VPY) -m pytest -m "not slow" -q
+	$(VPY) -m pytest -m "not slow" -q --basetemp=.pytest_tmp
 
 test-slow: install
-	$(VPY) -m pytest -m slow -q
+	$(VPY) -m pytest -m slow -q --basetemp=.pytest_tmp
 
 bench: install
 	$(VPY) benchmarks/bench_mmd.py

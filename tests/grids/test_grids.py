@@ -59,7 +59,7 @@ def check_compression_xps(calls: tp.List[dict]):
 
 
 def test_weight_sweep():
-    from grids.mmd_weight_sweep import KERNEL_FACTORS
+    from grids.mmd_weight_sweep import KERNEL_FACTORS, LINEAR_FACTOR
     calls = enumerate_grid('mmd_weight_sweep')
     assert len(calls) == 9
     check_slurm(calls, gpus=8)
@@ -70,8 +70,9 @@ def test_weight_sweep():
         cfg = get_xp(call['argv']).cfg
         weights.setdefault(cfg.mmd.kernel, []).append(cfg.losses.mmd)
     assert weights['gaussian'] == [0, 1, 10, 100, 1000, 10000]
-    for kernel in ('squared_inverse', 'linear', 'quadratic'):
+    for kernel in ('squared_inverse', 'quadratic'):
         assert weights[kernel] == [pytest.approx(1000 * KERNEL_FACTORS[kernel])]
+    assert weights['linear'] == [pytest.approx(1000 * LINEAR_FACTOR)]
 
 
 def test_alignment_and_shared_xps():
