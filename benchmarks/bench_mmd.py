@@ -20,8 +20,8 @@ time ratio is the more robust one when other processes compete for the cores). P
 (one subprocess per implementation and n, one forward + backward): on CPU, the growth of the
 process's peak resident set size (getrusage ru_maxrss) during that pass over the resident
 size just before it (inputs allocated, a small warm-up run done so that thread pools and
-allocator arenas exist). The subprocesses run with MALLOC_MMAP_THRESHOLD_=131072 so that glibc
-serves every tensor with mmap and returns it to the system on free: RSS then follows live
+allocator arenas exist). Memory subprocesses run with MALLOC_MMAP_THRESHOLD_=131072 so that
+glibc serves every tensor with mmap and returns it to the system on free: RSS then follows live
 tensor memory; tracemalloc would not see torch's allocations. On
 CUDA: torch.cuda.max_memory_allocated over memory_allocated before the pass, plus TFLOP/s
 against the matmul bound of 6 n^2 F flops (3 Gram matrices, forward only).
@@ -127,9 +127,12 @@ def time_worker(impls: tp.List[str], n: int, reps: int, device: str, block_size:
 def _run(args: argparse.Namespace, n: int, *extra: str) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), '--sizes', str(n), '--reps', str(args.reps),
            '--device', args.device, '--block-size', str(args.block_size), '--threads', str(args.threads), *extra]
-    # Force glibc to serve every allocation above 128 kB with mmap (no dynamic threshold), so that
-    # freed tensors leave the resident set and ru_maxrss measures the live peak.
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='131072')
+    env = dict(os.environ)
+    if '--memory-worker' in extra:
+        # glibc serves every allocation above 128 kB with mmap (no dynamic threshold), so that freed
+        # tensors leave the resident set and ru_maxrss measures the live peak. Timing runs keep the
+        # default allocator behaviour.
+        env['MALLOC_MMAP_THRESHOLD_'] = '131072'
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -8,11 +8,13 @@ The loss compares n "joint" rows (the K codes of one aligned frame, concatenated
 of the marginals) with the unbiased MMD^2 estimator of eq. (7).
 
 Scale: n is B * T' (about 10^4 rows of K * D = 512 features for a macro-batch), so the
-kernel matrices are never materialized. :func:`mmd2_unbiased` walks [block, block] tiles,
+kernel matrices are never materialized. :func:`mmd2_unbiased` walks [block, block] tiles
+(only those on and above the diagonal for the two within-sample sums, k being symmetric),
 accumulating tile sums in float64, and, when a gradient is needed, the gradients of x and
-y in the same pass (the loss is a scalar, so its gradient is known at forward time; saving
-it costs O(n F) and avoids recomputing every tile in backward). Extra memory: a few
-[block, block] tiles plus two [n, F] gradient buffers.
+y in the same pass: the loss is a scalar, so its gradient is known at forward time; saving
+it costs O(n F) and avoids recomputing every tile in backward. Per tile: one matmul for the
+statistic, the kernel, two matmuls for the gradients; on CPU the loss is matmul bound.
+Extra memory: three [block, block] tiles and a few [n, F] buffers (gradients, augmented rows).
 """
 
 import typing as tp
