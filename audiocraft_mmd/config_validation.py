@@ -34,7 +34,7 @@ def validate_mmd_config(cfg: omegaconf.DictConfig) -> None:
     _require(isinstance(weight, (int, float)) and weight >= 0, 'losses.mmd', weight, "must be a number >= 0")
     mmd = cfg.mmd
     known = {'num_batches', 'kernel', 'sigmas', 'sigma', 'delay', 'streams', 'normalize', 'max_rows',
-             'block_size', 'checkpoint_encoder', 'valid_batches'}
+             'block_size', 'checkpoint_encoder', 'valid_batches', 'exclude_shared'}
     unknown = sorted(set(mmd.keys()) - known)
     _require(not unknown, 'mmd', unknown, f"unknown key(s); known keys: {sorted(known)}")
     _require(isinstance(mmd.num_batches, int) and mmd.num_batches >= 1, 'mmd.num_batches', mmd.num_batches,
@@ -49,6 +49,8 @@ def validate_mmd_config(cfg: omegaconf.DictConfig) -> None:
     _require(mmd.streams in STREAMS, 'mmd.streams', mmd.streams, f"must be one of {STREAMS}")
     _require(mmd.normalize in NORMALIZATIONS, 'mmd.normalize', mmd.normalize, f"must be one of {NORMALIZATIONS}")
     _require(isinstance(mmd.delay, bool), 'mmd.delay', mmd.delay, "must be true or false")
+    _require(isinstance(mmd.exclude_shared, bool), 'mmd.exclude_shared', mmd.exclude_shared,
+             "must be true or false")
     _require(mmd.max_rows is None or (isinstance(mmd.max_rows, int) and mmd.max_rows >= 2), 'mmd.max_rows',
              mmd.max_rows, "must be null or an integer >= 2")
     _require(isinstance(mmd.block_size, int) and mmd.block_size >= 1, 'mmd.block_size', mmd.block_size,

@@ -46,7 +46,8 @@ def build_mmd_loss(mmd_cfg: omegaconf.DictConfig) -> MMDLoss:
     elif mmd_cfg.kernel == 'squared_inverse':
         kernel_kwargs['sigma'] = float(mmd_cfg.sigma)
     return MMDLoss(kernel=mmd_cfg.kernel, kernel_kwargs=kernel_kwargs, delay=mmd_cfg.delay,
-                   normalize=mmd_cfg.normalize, max_rows=mmd_cfg.max_rows, block_size=mmd_cfg.block_size)
+                   normalize=mmd_cfg.normalize, max_rows=mmd_cfg.max_rows, block_size=mmd_cfg.block_size,
+                   exclude_shared=mmd_cfg.exclude_shared)
 
 
 class CompressionMMDSolver(CompressionSolver):

@@ -109,3 +109,17 @@ def test_nan_in_mmd_is_a_clear_error(make_solver):
     batch[0, 0, :100] = float('nan')
     with pytest.raises(ValueError, match='streams'):
         solver.macro_batch_mmd([batch], with_grad=False)
+
+
+def test_exclude_shared_reaches_the_loss(make_solver):
+    """`mmd.exclude_shared` changes the estimate (it drops the cross pairs sharing a code)."""
+    values = {}
+    for flag in ('false', 'true'):
+        solver = make_solver(f'mmd.exclude_shared={flag}')
+        assert solver.mmd_loss.exclude_shared is (flag == 'true')
+        batches = _batches(solver, 2)
+        solver.model.train()
+        solver.model(batches[0])
+        solver.mmd_rng.manual_seed(0)
+        values[flag] = solver.macro_batch_mmd(batches, with_grad=False).item()
+    assert values['false'] != values['true']
