@@ -1,0 +1,1 @@
+"""Reproduction of the paper's codec-level claims at CPU scale (`make reproduce`)."""
