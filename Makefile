@@ -48,6 +48,7 @@ test-slow: install
 bench: install
 	$(VPY) benchmarks/bench_mmd.py
 	$(VPY) benchmarks/bench_independence.py
+	$(VPY) benchmarks/bench_step.py
 
 reproduce: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.reproduce

@@ -1,0 +1,259 @@
+"""Training-step time of CompressionMMDSolver with the MMD loss on vs off (same model, same data).
+
+Usage: python benchmarks/bench_step.py [--paper-batch 1] [--paper-num-batches 32] [--repeats 1]
+                                       [--debug-repeats 3] [--threads 2] [--profile] [--configs paper debug]
+(~10 min on 2 idle CPU cores with the defaults, nearly all of it the paper model's 2 x 32 timed steps;
+longer when other processes share the cores.)
+
+What it measures: the mean wall time of one real training step (`solver.run_step` inside the
+train stage, plus the EMA update the train loop does after it), averaged over whole macro-batches:
+num_batches consecutive steps, the last of which carries the MMD re-encode + backward, divided by
+num_batches. The reference is the same solver with `mmd_weight = 0` (then run_step is exactly
+audiocraft's), measured in the same process on the same pre-loaded batches, so data loading is
+not timed. Off and on alternate (off/on, then on/off, ...) so that drift of a shared machine
+hits both. An untimed warm-up comes first: two steps (the first training forward runs the
+codebooks' k-means init; Adam's state, allocator and oneDNN caches fill) and the MMD path once.
+On a machine where other processes compete for the cores, wall times follow their load: prefer
+`ratio_cpu` with `--threads 1` there (process CPU time of one thread does not count time spent
+descheduled; with more threads, OpenMP's spin-waits inflate it) and `mmd_share`.
+
+`mmd_part_s` is the MMD's own cost in the step that completes the macro-batch: from the start of
+`macro_batch_mmd` (re-encode of the num_batches batches with the checkpointed encoder, streams,
+MMD) to the start of audiocraft's forward, i.e. including the separate MMD backward; it is split
+into `fwd_s` (re-encode + loss) and `bwd_s` (backward, with the encoder recomputation).
+
+Configurations: (a) the paper's model, solver=compression/encodec_mmd_32khz (SEANet 64 filters,
+4 x 2048 codebooks, msstftd discriminator, balancer, EMA) with the batch reduced to fit a CPU;
+(b) the CPU debug config, solver=compression/encodec_mmd_debug (num_batches 4).
+`--profile` prints a torch.profiler (CPU) top-10 of one MMD-carrying step of the paper model.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import typing as tp
+
+import torch
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
+sys.path.insert(0, ROOT)
+from audiocraft_mmd.train import get_solver, main as train_main  # noqa: E402
+
+TARGET = 1.25
+MMD_WEIGHT = 1000.  # the paper's weight; the step cost does not depend on its value, only on it being > 0
+
+
+def build_solver(config: str, data: str, overrides: tp.Sequence[str], seed: int = 0):
+    """A solver built in-process as `dora run` would, its XP folder in a temporary Dora dir."""
+    argv = [f'solver=compression/{config}', 'device=cpu', 'dataset.num_workers=0',
+            *[f'datasource.{s}={data}/egs/{s}' for s in ('train', 'valid', 'evaluate', 'generate')], *overrides]
+    xp = train_main.get_xp(argv)
+    torch.manual_seed(seed)
+    with xp.enter():
+        solver = get_solver(xp.cfg)
+    # audiocraft's train() creates the generator that draws whether the adversaries train this step.
+    solver.rng = torch.Generator().manual_seed(1234)
+    return solver
+
+
+def load_batches(solver, count: int) -> tp.List[torch.Tensor]:
+    loader = iter(solver.dataloaders['train'])
+    return [next(loader) for _ in range(count)]
+
+
+class MMDMarks:
+    """Times the MMD part of a step: start of macro_batch_mmd, its return (loss computed), and the
+    start of audiocraft's forward (`solver.model(x)`, which the re-encode never calls: it uses
+    `model.encoder`), by which time the separate MMD backward is done."""
+
+    def __init__(self, solver):
+        self.marks: tp.Dict[str, float] = {}
+        original = solver.macro_batch_mmd
+
+        def timed(batches, with_grad):
+            self.marks['start'] = time.perf_counter()
+            out = original(batches, with_grad)
+            self.marks['loss'] = time.perf_counter()
+            return out
+        solver.macro_batch_mmd = timed
+        solver.model.register_forward_pre_hook(self._forward_starts)
+
+    def _forward_starts(self, module, args):
+        if 'loss' in self.marks and 'backward' not in self.marks:
+            self.marks['backward'] = time.perf_counter()
+
+    def reset(self):
+        self.marks.clear()
+
+    def split(self) -> tp.Tuple[float, float]:
+        """(re-encode + loss, backward) seconds of the last MMD step."""
+        return self.marks['loss'] - self.marks['start'], self.marks['backward'] - self.marks['loss']
+
+
+def in_train_stage(solver, fn: tp.Callable[[], None]) -> None:
+    """Run `fn` inside the train stage, set up as common_train_valid sets it up."""
+    def stage():
+        solver.model.train(True)
+        solver._macro_batch = []
+        fn()
+    # is_training is `current_stage == 'train'`: steps must run inside run_stage('train', ...).
+    solver.run_stage('train', stage)
+    # flashy accepts one 'train' log per epoch; forget it so that the next call may log again.
+    solver._pending_metrics.pop('train', None)
+
+
+def train_step(solver, idx: int, batch: torch.Tensor) -> None:
+    """One step of the train loop: run_step, then the EMA update the loop does (paper config: ema.use)."""
+    solver.run_step(idx, batch, {})
+    if solver.ema is not None and (idx + 1) % solver.cfg.optim.ema.updates == 0:
+        solver.ema.step()
+
+
+def run_macro_batch(solver, batches, weight: float, marks: MMDMarks) -> dict:
+    """Train steps over `batches` (one macro-batch) at MMD weight `weight`: wall and CPU seconds."""
+    solver.mmd_weight = weight
+    marks.reset()
+    out: dict = {}
+
+    def steps():
+        start, start_cpu = time.perf_counter(), time.process_time()
+        out['steps'] = []
+        for idx, batch in enumerate(batches):
+            train_step(solver, idx, batch)
+            out['steps'].append(time.perf_counter() - start - sum(out['steps']))
+        out['wall'] = time.perf_counter() - start
+        out['cpu'] = time.process_time() - start_cpu
+    in_train_stage(solver, steps)
+    if weight > 0:
+        out['fwd'], out['bwd'] = marks.split()
+    return out
+
+
+def warm_up(solver, batches, marks: MMDMarks) -> None:
+    """Untimed: two steps (the first training forward runs the codebooks' k-means init; Adam's state,
+    allocator and oneDNN caches fill), then the MMD path (re-encode, loss, backward) once on two batches.
+    A full warm-up macro-batch would cost num_batches steps for the same shapes."""
+    run_macro_batch(solver, batches[:2], 0., marks)
+    solver.model.train(True)
+    (MMD_WEIGHT * solver.macro_batch_mmd(batches[:2], with_grad=True)).backward()
+    solver.optimizer.zero_grad()
+
+
+def measure(name: str, solver, batches, marks: MMDMarks, repeats: int) -> dict:
+    """Warm-up, then `repeats` off/on pairs in alternating order; per-step means."""
+    warm_up(solver, batches, marks)
+    pairs: tp.List[tp.Dict[str, dict]] = []
+    for r in range(repeats):
+        pair = {}
+        for key in (('off', 'on') if r % 2 == 0 else ('on', 'off')):
+            pair[key] = run_macro_batch(solver, batches, MMD_WEIGHT if key == 'on' else 0., marks)
+            print(f"  {name} repeat {r + 1}/{repeats} mmd {key}: {pair[key]['wall'] / len(batches):.3f} s/step",
+                  flush=True)
+        pairs.append(pair)
+    n = len(batches)
+    return {
+        'off': statistics.mean(p['off']['wall'] for p in pairs) / n,
+        'on': statistics.mean(p['on']['wall'] for p in pairs) / n,
+        # medians of per-pair ratios: a pair ran back to back, under about the same machine load
+        'ratio': statistics.median(p['on']['wall'] / p['off']['wall'] for p in pairs),
+        'ratio_cpu': statistics.median(p['on']['cpu'] / p['off']['cpu'] for p in pairs),
+        'fwd': statistics.mean(p['on']['fwd'] for p in pairs), 'bwd': statistics.mean(p['on']['bwd'] for p in pairs),
+        # robust to load bursts of a shared machine: the median of all steps without MMD work
+        'median_off': statistics.median(t for p in pairs for t in p['off']['steps']),
+    }
+
+
+def print_profile(solver, batches, marks: MMDMarks) -> None:
+    """torch.profiler top-10 of the step that completes a macro-batch. The buffer is pre-filled with
+    the other num_batches - 1 batches, the state run_step has reached at that step, so the profile
+    costs one step rather than a whole macro-batch."""
+    solver.mmd_weight = MMD_WEIGHT
+    marks.reset()
+    activities = [torch.profiler.ProfilerActivity.CPU]
+
+    def last_step():
+        solver._macro_batch = [b.to(solver.device) for b in batches[:-1]]
+        with torch.profiler.profile(activities=activities) as prof:
+            train_step(solver, len(batches) - 1, batches[-1])
+        fwd, bwd = marks.split()
+        print(f"\nProfile of one MMD-carrying step of the paper model ({len(batches)} batches re-encoded; "
+              f"re-encode + loss {fwd:.2f} s, MMD backward {bwd:.2f} s), top 10 by self CPU time:")
+        print(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=10))
+    in_train_stage(solver, last_step)
+
+
+def run_config(label: str, config: str, args, batch: int, num_batches: int, repeats: int) -> dict:
+    overrides = [f'dataset.batch_size={batch}', f'mmd.num_batches={num_batches}',
+                 f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}']
+    solver = build_solver(config, args.data, overrides)
+    batches = load_batches(solver, num_batches)
+    print(f"{label} ({config}): batch {batch}, num_batches {num_batches}, repeats {repeats}", flush=True)
+    marks = MMDMarks(solver)
+    result = measure(label, solver, batches, marks, repeats)
+    result.update(config=config, batch=batch, num_batches=num_batches, repeats=repeats)
+    if args.profile and label == 'paper':
+        print_profile(solver, batches, marks)
+    return result
+
+
+def print_table(results: tp.List[dict]) -> None:
+    print("\n| config | batch | num_batches | repeats | step_off_s | step_on_s | ratio | ratio_cpu | mmd_part_s "
+          "| fwd_s | bwd_s | mmd_share |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        part = r['fwd'] + r['bwd']
+        print(f"| {r['config']} | {r['batch']} | {r['num_batches']} | {r['repeats']} | {r['off']:.3f} | "
+              f"{r['on']:.3f} | {r['ratio']:.3f} | {r['ratio_cpu']:.3f} | {part:.2f} | {r['fwd']:.2f} | "
+              f"{r['bwd']:.2f} | {part / r['num_batches'] / r['median_off']:.3f} |")
+    print(f"\ntarget <= {TARGET}x for encodec_mmd_32khz at num_batches 32")
+    print("step_*_s: mean wall seconds per training step over whole macro-batches (mmd weight 0 / "
+          f"{MMD_WEIGHT:g}); ratio / ratio_cpu: median over off/on pairs of on / off wall / process CPU "
+          "time; mmd_part_s: re-encode + MMD + its backward in the macro-batch's last step (fwd_s + bwd_s); "
+          "mmd_share: mmd_part_s / num_batches / (median step time with MMD off), the ratio's expected excess "
+          "over 1, less sensitive to other processes' load bursts than the ratio.")
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--configs', nargs='+', choices=['paper', 'debug'], default=['paper', 'debug'])
+    # Paper: batch 64 over 8 GPUs. On 2 CPU cores one paper-model step at batch 1 takes ~5-8 s, so
+    # 2 x 32 timed steps at batch 1 are what fits in ~10 minutes (batch 2 about doubles it).
+    parser.add_argument('--paper-batch', type=int, default=1, help="paper model batch (default 1: CPU budget)")
+    parser.add_argument('--paper-num-batches', type=int, default=32)
+    parser.add_argument('--repeats', type=int, default=1, help="off/on pairs for the paper model")
+    parser.add_argument('--debug-batch', type=int, default=8)
+    parser.add_argument('--debug-num-batches', type=int, default=4)
+    parser.add_argument('--debug-repeats', type=int, default=3)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--profile', action='store_true')
+    parser.add_argument('--data', default=os.path.join(ROOT, 'dataset', 'mmd_music'),
+                        help="dataset root with egs/{train,valid,evaluate,generate} (make data)")
+    args = parser.parse_args()
+    args.data = os.path.abspath(args.data)
+    torch.set_num_threads(args.threads)
+    # XP folders (logs, config) of the benchmark's solvers go to a throwaway Dora dir.
+    dora_dir = tempfile.mkdtemp(prefix='bench_step_')
+    train_main.dora.dir = dora_dir
+    print(f"threads={torch.get_num_threads()} data={args.data}\nNOTE: paper model at batch {args.paper_batch} "
+          f"(1 s segments) and {args.repeats} off/on repeat(s) to fit a ~10 min CPU run (paper: batch 64 over "
+          f"8 GPUs, i.e. 8 per rank); load average (1 min) {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs",
+          flush=True)
+    results = []
+    try:
+        if 'paper' in args.configs:
+            results.append(run_config('paper', 'encodec_mmd_32khz', args, args.paper_batch,
+                                      args.paper_num_batches, args.repeats))
+        if 'debug' in args.configs:
+            results.append(run_config('debug', 'encodec_mmd_debug', args, args.debug_batch,
+                                      args.debug_num_batches, args.debug_repeats))
+    finally:
+        shutil.rmtree(dora_dir, ignore_errors=True)
+    print_table(results)
+
+
+if __name__ == '__main__':
+    main()
