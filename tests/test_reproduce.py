@@ -6,7 +6,7 @@ import pytest
 
 from audiocraft_mmd.reproduce.__main__ import main as reproduce_main
 from audiocraft_mmd.reproduce.plan import CHOSEN_WEIGHT, build_plan
-from audiocraft_mmd.reproduce.report import compare, mean_std, summarize
+from audiocraft_mmd.reproduce.report import compare, mean_std, summarize, with_derived
 from conftest import datasource_overrides
 
 
@@ -74,7 +74,8 @@ def test_tiny_reproduction_writes_the_report_and_resumes(music_dataset, dora_dir
     for record in data['runs']:
         metrics = record['metrics']
         assert metrics['n_segments'] == 8
-        assert all(math.isfinite(metrics[k]) for k in ('mmd', 'mmd_unbiased', 'tc', 'tc_delay', 'msspec', 'si_snr_db'))
+        keys = ('mmd', 'mmd_unbiased', 'tc', 'tc_delay', 'msspec', 'si_snr_db', 'code_entropy')
+        assert all(math.isfinite(metrics[k]) for k in keys)
         assert 0 <= metrics['tc'] <= 100
     claim = [c for c in data['claims'] if 'parallel' in c['claim']]
     assert len(claim) == 1 and claim[0]['metric'] == 'tc_delay'
@@ -90,3 +91,9 @@ def test_tiny_reproduction_writes_the_report_and_resumes(music_dataset, dora_dir
     assert [s['status'] for s in again['meta']['statuses']] == ['done', 'done']
     assert [c.stat().st_mtime_ns for c in caches] == mtimes
     assert [r['metrics'] for r in again['runs']] == [r['metrics'] for r in data['runs']]
+
+
+def test_code_entropy_is_the_mean_over_codebooks():
+    metrics = {'entropy_0': 1., 'entropy_1': 3., 'entropy_delay': 9., 'tc': 5.}
+    assert summarize([{'group': 'g', 'label': 'a', 'seed': 0, 'metrics': with_derived(metrics)}])[
+        'g:a']['code_entropy']['mean'] == 2.

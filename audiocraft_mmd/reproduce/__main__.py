@@ -43,6 +43,7 @@ def xp_config(folder: Path):
 
 def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
     from .evaluation import evaluate_checkpoint, load_segments
+    from .report import with_derived
     records = []
     segments = None  # the same audio for every run: loaded once, at the first run's sample rate
     for run, status in zip(runs, statuses):
@@ -56,7 +57,7 @@ def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
         metrics = evaluate_checkpoint(folder / 'checkpoint.th', protocol, cache=folder / 'reproduce_eval.json',
                                       segments=segments)
         records.append({'group': run.group, 'label': run.label, 'seed': run.seed, 'sig': status['sig'],
-                        'train_seconds': status['seconds'], 'metrics': metrics})
+                        'train_seconds': status['seconds'], 'metrics': with_derived(metrics)})
         logger.info("%s: tc %.3g, tc_delay %.3g, mmd %.3g, msspec %.4g", run.name, metrics['tc'],
                     metrics['tc_delay'], metrics['mmd'], metrics['msspec'])
     return records

@@ -11,8 +11,16 @@ import typing as tp
 
 from .plan import ABLATIONS, CHOSEN_WEIGHT, WEIGHTS, reference_of, weight_label
 
-METRICS = ('mmd', 'mmd_unbiased', 'mmd_parallel', 'tc', 'tc_delay', 'msspec', 'si_snr_db')
+METRICS = ('mmd', 'mmd_unbiased', 'mmd_parallel', 'tc', 'tc_delay', 'code_entropy', 'msspec', 'si_snr_db')
 Record = tp.Dict[str, tp.Any]  # {'group', 'label', 'seed', 'sig', 'metrics': {...}}
+
+
+def with_derived(metrics: tp.Dict[str, float]) -> tp.Dict[str, float]:
+    """Add `code_entropy`: the mean over codebooks of the per-codebook code entropy (nats). TC is a
+    ratio to the joint entropy, so it must be read next to it: collapsing codebooks to few codes
+    also makes them independent."""
+    entropies = [v for k, v in metrics.items() if k.startswith('entropy_') and k.split('_')[-1].isdigit()]
+    return {**metrics, 'code_entropy': sum(entropies) / len(entropies)} if entropies else dict(metrics)
 
 
 def mean_std(values: tp.Sequence[float]) -> tp.Tuple[float, float]:

@@ -6,7 +6,7 @@ import typing as tp
 from .plan import WEIGHTS, weight_label
 from .report import METRICS, Record
 
-TABLE_METRICS = ('mmd', 'mmd_unbiased', 'tc', 'tc_delay', 'msspec', 'si_snr_db')
+TABLE_METRICS = ('mmd', 'mmd_unbiased', 'tc', 'tc_delay', 'code_entropy', 'msspec', 'si_snr_db')
 
 
 def _cell(entry: dict, metric: str) -> str:
@@ -22,7 +22,8 @@ def markdown(summary: dict, claims: tp.Sequence[Record], ablations: tp.Sequence[
              f"({meta.get('n_segments', '?')} segments of {meta['protocol']['segment_duration']} s).", '',
              'Mean ± standard deviation over seeds. mmd: eq. (7), delay-aligned; mmd_unbiased: shared pairs '
              'excluded (0 for independent codebooks); tc / tc_delay: pairwise total correlation in % of the '
-             'joint entropy (plain / delay-aligned frames); SI-SNR in dB.', '',
+             'joint entropy (plain / delay-aligned frames); code_entropy: mean per-codebook code entropy in nats '
+             '(max ln(cardinality)); SI-SNR in dB.', '',
              '| setting | n | ' + ' | '.join(TABLE_METRICS) + ' |', '|---|---|' + '---|' * len(TABLE_METRICS)]
     for key, entry in summary.items():
         lines.append(f"| {key} | {entry['n']} | " + ' | '.join(_cell(entry, m) for m in TABLE_METRICS) + ' |')
@@ -42,13 +43,15 @@ def markdown(summary: dict, claims: tp.Sequence[Record], ablations: tp.Sequence[
 
 
 def plot_weight_sweep(summary: dict, path: Path) -> None:
-    """MMD, TC and MSSpec against the MMD weight, mean ± std over seeds, seeds as dots."""
+    """MMD, TC, MSSpec (and code entropy) against the MMD weight, mean ± std over seeds, seeds as dots."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     keys = [f'weight:{weight_label(w)}' for w in WEIGHTS if f'weight:{weight_label(w)}' in summary]
     xs = list(range(len(keys)))
-    panels = (('mmd', 'MMD (eq. 7, delay)'), ('tc', 'TC (% of joint entropy)'), ('msspec', 'MSSpec'))
+    panels = (('mmd', 'MMD (eq. 7, delay)'), ('tc', 'TC (% of joint entropy)'), ('msspec', 'MSSpec'),
+              ('code_entropy', 'code entropy (nats, mean of codebooks)'))
+    panels = tuple(p for p in panels if all(p[0] in summary[k] for k in keys))
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
     for ax, (metric, title) in zip(axes, panels):
         series = [(metric, 'plain')] + ([('tc_delay', 'delay-aligned')] if metric == 'tc' else [])
