@@ -97,3 +97,22 @@ def test_code_entropy_is_the_mean_over_codebooks():
     metrics = {'entropy_0': 1., 'entropy_1': 3., 'entropy_delay': 9., 'tc': 5.}
     assert summarize([{'group': 'g', 'label': 'a', 'seed': 0, 'metrics': with_derived(metrics)}])[
         'g:a']['code_entropy']['mean'] == 2.
+
+
+def test_changed_default_is_config_drift(dora_dir, monkeypatch):
+    """Dora hashes overrides only: an XP folder trained under an older default must not pass as done."""
+    import omegaconf
+    from audiocraft_mmd.reproduce.plan import weight_run
+    from audiocraft_mmd.reproduce.runner import config_drift, xp_of
+    from audiocraft_mmd.train import main
+    monkeypatch.setattr(main.dora, 'dir', dora_dir)
+    xp = xp_of(weight_run(CHOSEN_WEIGHT, 0), [])
+    assert config_drift(xp) == []  # no folder yet
+    saved = omegaconf.OmegaConf.create(omegaconf.OmegaConf.to_container(xp.cfg))
+    (xp.folder / '.hydra').mkdir(parents=True)
+    omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
+    assert config_drift(xp) == []
+    saved.mmd.normalize = 'dimension'
+    saved.optim.lr = 1.
+    omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
+    assert sorted(config_drift(xp)) == ['mmd.normalize', 'optim.lr']

@@ -329,7 +329,9 @@ class MMDLoss(nn.Module):
     n = B * T' rows of [K, D], normalize, subsample (optional), shuffle each codebook's rows
     independently, flatten to [n, K * D] and return :func:`mmd2_unbiased` (eq. (7)).
 
-    Normalization (default 'codebook'): the kernel radii only mean something relative to the
+    Normalization (default 'none', the paper's; measured by `make reproduce` at CPU scale, weight
+    1e3, 2 seeds: 'codebook' collapsed the codes, mean code entropy 0.41 nats against 2.5 with
+    'none', and TC rose to 30% against 5.7%). The kernel radii only mean something relative to the
     scale of the codes. With 'codebook', each codebook has unit total variance, so
     ||x - y||^2 is about 2K (8 for K = 4) between independent rows and the paper's radii
     {0.1, 1, 5, 10, 20, 50} span from near-duplicate detection to almost-global scale
@@ -371,14 +373,14 @@ class MMDLoss(nn.Module):
         kernel_kwargs: keyword arguments for the kernel (e.g. ``{'sigmas': [1, 5]}``).
         delay: align codebooks with the "delay" pattern (see :func:`apply_delay`); False gives
             the "parallel" variant.
-        normalize: 'codebook' (default), 'dimension' or 'none', see above.
+        normalize: 'none' (default, the paper's), 'codebook' or 'dimension', see above.
         max_rows: if set, use at most that many rows (>= 2).
         block_size: tile side for :func:`mmd2_unbiased`.
         eps: variance floor of the normalization.
         exclude_shared: leave the cross pairs that share a code out of the cross term (see above).
     """
     def __init__(self, kernel: tp.Union[str, Kernel] = 'gaussian', kernel_kwargs: tp.Optional[dict] = None,
-                 delay: bool = True, normalize: str = 'codebook', max_rows: tp.Optional[int] = None,
+                 delay: bool = True, normalize: str = 'none', max_rows: tp.Optional[int] = None,
                  block_size: int = 1024, eps: float = 1e-8, exclude_shared: bool = False):
         super().__init__()
         if isinstance(kernel, Kernel):

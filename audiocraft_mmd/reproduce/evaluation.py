@@ -5,7 +5,7 @@ The audio (the evaluate split) is cut into non-overlapping segments of the train
 encoded in batches. The independence numbers come from `CodebookIndependence` (paper protocol:
 pairwise TC over `num_pairs` random couples, in % of the joint entropy, plus the delay-aligned
 variant); the MMD is the Gaussian multi-scale MMD of the quantized streams with codebook
-normalization (the training default), delay-aligned and parallel, averaged over `mmd_draws`
+normalization (scale-invariant, so models whose latents differ in scale compare), delay-aligned and parallel, averaged over `mmd_draws`
 shuffles of at most `mmd_rows` rows, both as eq. (7) and with the shared pairs excluded (the
 unbiased variant, 0 in expectation for independent codebooks). MSSpec and SI-SNR are the
 solver's own losses built from the run's config (`msspec`, `sisnr` blocks); SI-SNR is reported

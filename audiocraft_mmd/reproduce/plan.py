@@ -7,7 +7,7 @@ Groups (paper Fig. 2 and the ablations of section 4):
 - ``alignment``: `mmd.delay=false` (parallel MMD) at the chosen weight; compared with the
   ``weight`` group's runs at that weight (delay on).
 - ``streams``: `mmd.streams=residual` at the chosen weight (reference: quantized).
-- ``normalize``: `mmd.normalize=none` at the chosen weight (reference: codebook).
+- ``normalize``: `mmd.normalize=codebook` at the chosen weight (reference: none, the default).
 - ``exclude_shared``: `mmd.exclude_shared=true` at the chosen weight (reference: eq. (7)).
 
 Every run exists once per seed; an ablation's reference is the ``weight`` run at the chosen
@@ -23,7 +23,7 @@ CHOSEN_WEIGHT = 1e3
 ABLATIONS: tp.Dict[str, tp.Tuple[str, str, str]] = {
     'alignment': ('parallel', 'mmd.delay=false', 'delay'),
     'streams': ('residual', 'mmd.streams=residual', 'quantized'),
-    'normalize': ('none', 'mmd.normalize=none', 'codebook'),
+    'normalize': ('codebook', 'mmd.normalize=codebook', 'none'),
     'exclude_shared': ('exclude_shared', 'mmd.exclude_shared=true', 'eq7'),
 }
 GROUPS = ('weight',) + tuple(ABLATIONS)

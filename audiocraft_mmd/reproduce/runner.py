@@ -35,6 +35,31 @@ def epochs_done(xp: XP) -> int:
     return len(json.loads(history.read_text())) if history.exists() else 0
 
 
+# The config blocks that decide what a run trains: a changed default in one of them makes an
+# existing XP folder (same Dora signature, since Dora hashes the overrides only) a different model.
+TRAINING_BLOCKS = ('losses', 'mmd', 'balancer', 'optim', 'seanet', 'rvq', 'encodec', 'dataset', 'sample_rate')
+
+
+def config_drift(xp: XP) -> tp.List[str]:
+    """Dotted keys whose value in the XP folder's saved config differs from the config composed now."""
+    import omegaconf
+    saved_path = xp.folder / '.hydra' / 'config.yaml'
+    if not saved_path.exists():
+        return []
+    saved, now = omegaconf.OmegaConf.load(saved_path), xp.cfg
+
+    def flat(node: tp.Any, prefix: str) -> tp.Dict[str, tp.Any]:
+        if isinstance(node, dict):
+            return {k: v for key, sub in node.items() for k, v in flat(sub, f'{prefix}.{key}').items()}
+        return {prefix: node}
+    drift = []
+    for block in TRAINING_BLOCKS:
+        a = flat(omegaconf.OmegaConf.to_container(saved, resolve=False).get(block), block)
+        b = flat(omegaconf.OmegaConf.to_container(now, resolve=False).get(block), block)
+        drift += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return drift
+
+
 def is_trained(xp: XP) -> bool:
     return (xp.folder / 'checkpoint.th').exists() and epochs_done(xp) >= xp.cfg.optim.epochs
 
@@ -42,6 +67,11 @@ def is_trained(xp: XP) -> bool:
 def train(run: Run, xp: XP, common: tp.Sequence[str], log_dir: Path) -> tp.Dict[str, tp.Any]:
     """Train (or resume) one run, whose XP is `xp`; returns its status, signature, log and duration."""
     status = {'run': run.name, 'sig': xp.sig, 'folder': str(xp.folder)}
+    drift = config_drift(xp)
+    if drift:
+        logger.error("XP %s (%s) was trained with another config (a default changed since): %s. Move %s "
+                     "away to retrain it.", xp.sig, run.name, ', '.join(drift), xp.folder)
+        return {**status, 'status': 'failed', 'seconds': 0., 'log': f'config drift: {", ".join(drift)}'}
     if is_trained(xp):
         return {**status, 'status': 'done', 'seconds': 0.}
     log_dir.mkdir(parents=True, exist_ok=True)

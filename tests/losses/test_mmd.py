@@ -94,10 +94,10 @@ def test_loss_matches_dense_reference(name, delay, normalize):
 def test_exclude_shared_matches_dense_reference(name):
     streams = dependent_streams(1)
     expected = reference_loss(streams, name, True, 'codebook', seed=5, exclude_shared=True)
-    loss = MMDLoss(name, block_size=5, exclude_shared=True)
+    loss = MMDLoss(name, block_size=5, exclude_shared=True, normalize='codebook')
     got = loss(streams, generator=torch.Generator().manual_seed(5))
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
-    plain = MMDLoss(name, block_size=5)(streams, generator=torch.Generator().manual_seed(5))
+    plain = MMDLoss(name, block_size=5, normalize='codebook')(streams, generator=torch.Generator().manual_seed(5))
     assert abs(float(plain - got)) > 1e-6  # the option changes the estimate
 
 
@@ -111,12 +111,13 @@ def test_max_rows_uses_exactly_max_rows(monkeypatch):
 
     monkeypatch.setitem(mmd_module.__dict__, '_spied', mmd_module.mmd2_unbiased)
     monkeypatch.setattr(mmd_module, 'mmd2_unbiased', spy)
-    got = MMDLoss('gaussian', max_rows=17, block_size=5)(streams, generator=torch.Generator().manual_seed(7))
+    loss = MMDLoss('gaussian', max_rows=17, block_size=5, normalize='codebook')
+    got = loss(streams, generator=torch.Generator().manual_seed(7))
     assert seen == [((17, 9), (17, 9))]
     expected = reference_loss(streams, 'gaussian', True, 'codebook', seed=7, max_rows=17)
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
     # Fewer rows than max_rows: no subsampling.
-    full = MMDLoss('gaussian', max_rows=1000)(streams, generator=torch.Generator().manual_seed(7))
+    full = MMDLoss('gaussian', max_rows=1000, normalize='codebook')(streams, generator=torch.Generator().manual_seed(7))
     torch.testing.assert_close(full, reference_loss(streams, 'gaussian', True, 'codebook', seed=7))
 
 
@@ -274,13 +275,13 @@ def _mean_in_standard_errors(loss: MMDLoss, dependent: bool, seeds: int = 20) ->
 def test_independent_codebooks_give_zero_mean(name):
     # Without the pairs that share a code, every compared pair is made of distinct cells of the
     # code matrix: under independence the expectation is exactly 0.
-    assert abs(_mean_in_standard_errors(MMDLoss(name, exclude_shared=True), dependent=False)) < 3
+    assert abs(_mean_in_standard_errors(MMDLoss(name, exclude_shared=True, normalize='codebook'), dependent=False)) < 3
 
 
 def test_eq7_is_biased_below_zero_under_independence():
     # Characterization of the paper's estimator (see MMDLoss docstring): shuffled rows reuse the
     # joint rows' codes, which inflates the cross term by O(K / n), the order of its noise.
-    assert _mean_in_standard_errors(MMDLoss('gaussian'), dependent=False) < -3
+    assert _mean_in_standard_errors(MMDLoss('gaussian', normalize='codebook'), dependent=False) < -3
 
 
 @pytest.mark.parametrize('name, delay, exclude_shared', [
@@ -289,8 +290,15 @@ def test_eq7_is_biased_below_zero_under_independence():
 def test_copied_codebook_gives_positive_loss(name, delay, exclude_shared):
     # Not listed: the squared inverse kernel (sigma = 12, k ~ 0.96 at these distances) with the
     # paper's eq. (7): its negative bias outweighs the copy at n = 128 rows (mean < 0).
-    loss = MMDLoss(name, delay=delay, exclude_shared=exclude_shared)
+    # Unit-variance codebooks (normalize='codebook'): the kernel radii and margins assume that scale.
+    loss = MMDLoss(name, delay=delay, exclude_shared=exclude_shared, normalize='codebook')
     assert _mean_in_standard_errors(loss, dependent=True) > 10
+
+
+def test_default_loss_detects_a_copied_codebook():
+    """The config default (normalize='none', the paper's eq. (7), Gaussian radii) sees the copy."""
+    # 3 standard errors over 20 seeds: one-sided p < 0.005 (t, 19 degrees of freedom).
+    assert _mean_in_standard_errors(MMDLoss('gaussian'), dependent=True) > 3
 
 
 # ---------------------------------------------------------------- errors
