@@ -79,8 +79,11 @@ def load_model(ref: str, device: str):
 
 
 def load_entries(manifest: tp.Union[str, Path]) -> tp.List[Entry]:
-    """Audio files of a manifest (with their declared sample rate) or of a folder (recursively)."""
+    """Audio files of a manifest (with their declared sample rate), of an egs folder holding one
+    (`data.jsonl[.gz]`, as audiocraft's `datasource` keys point to), or of a folder (recursively)."""
     manifest = Path(manifest)
+    egs = [manifest / name for name in ('data.jsonl', 'data.jsonl.gz')] if manifest.is_dir() else []
+    manifest = next((path for path in egs if path.exists()), manifest)
     if manifest.is_dir():
         files = sorted(p for p in manifest.rglob('*') if p.suffix.lower() in AUDIO_EXTS and p.is_file())
         return [Entry(str(p), None) for p in files]

@@ -5,9 +5,10 @@ The audio (the evaluate split) is cut into non-overlapping segments of the train
 encoded in batches. The independence numbers come from `CodebookIndependence` (paper protocol:
 pairwise TC over `num_pairs` random couples, in % of the joint entropy, plus the delay-aligned
 variant); the MMD is the Gaussian multi-scale MMD of the quantized streams with codebook
-normalization (scale-invariant, so models whose latents differ in scale compare), delay-aligned and parallel, averaged over `mmd_draws`
-shuffles of at most `mmd_rows` rows, both as eq. (7) and with the shared pairs excluded (the
-unbiased variant, 0 in expectation for independent codebooks). MSSpec and SI-SNR are the
+normalization (scale-invariant, so models whose latents differ in scale compare), delay-aligned
+and parallel, averaged over `mmd_draws` shuffles of at most `mmd_rows` rows, both as eq. (7)
+and with the shared pairs excluded (the unbiased variant, 0 in expectation for independent
+codebooks). MSSpec and SI-SNR are the
 solver's own losses built from the run's config (`msspec`, `sisnr` blocks); SI-SNR is reported
 in dB, higher is better (audiocraft's `sisnr` metric is its negative).
 """
@@ -39,21 +40,18 @@ class EvalProtocol:
 
 def load_segments(manifest: tp.Union[str, Path], sample_rate: int, channels: int, segment_duration: float,
                   max_segments: tp.Optional[int] = None) -> torch.Tensor:
-    """Non-overlapping full-length segments [N, C, L] of the files of an audiocraft manifest
-    (tails shorter than a segment are dropped), in manifest order."""
+    """Non-overlapping full-length segments [N, C, L] of the files of an audiocraft manifest, egs
+    folder or audio folder (see `load_entries`; tails shorter than a segment are dropped), in order."""
     from audiocraft.data.audio import audio_read
-    from audiocraft.data.audio_utils import convert_audio
-    from ..metrics.independence import load_entries
+    from ..metrics.independence import load_entries, prepare_audio
     length = int(round(segment_duration * sample_rate))
     segments: tp.List[torch.Tensor] = []
-    if Path(manifest).is_dir() and (Path(manifest) / 'data.jsonl').exists():  # an egs folder, as in datasource
-        manifest = Path(manifest) / 'data.jsonl'
     for entry in load_entries(manifest):
         try:
             wav, file_rate = audio_read(entry.path)
         except Exception as exc:  # decoders raise anything on a corrupt file
             raise RuntimeError(f"cannot read evaluation audio {entry.path} (from {manifest}): {exc}") from exc
-        wav = convert_audio(wav, file_rate, sample_rate, channels)
+        wav = prepare_audio(entry, wav, file_rate, sample_rate, channels)  # checks it against the manifest
         count = wav.shape[-1] // length
         segments += list(wav[:, :count * length].reshape(channels, count, length).transpose(0, 1))
         if max_segments is not None and len(segments) >= max_segments:

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 import pytest
 import torch
 
-from audiocraft_mmd.metrics.independence import AudioMismatchError, main
+from audiocraft_mmd.metrics.independence import AudioMismatchError, load_entries, main
 
 SAMPLE_RATE = 8000
 
@@ -113,3 +113,12 @@ def test_cli_sample_rate_mismatch_is_an_error(tmp_path, exported_model):
     with pytest.raises(AudioMismatchError, match=r"sig_0\.wav.*44100.*8000"):
         main(['--model', str(exported_model), '--manifest', str(manifest), '--no-progress',
               '--out', str(tmp_path / 'r.json')])
+
+
+def test_egs_folder_reads_its_manifest(tmp_path):
+    """An egs folder (what `datasource.*` points to) means its data.jsonl, not the audio lying beside it."""
+    manifest = make_dataset(tmp_path, declared_rate=SAMPLE_RATE)
+    (tmp_path / 'stray.wav').write_bytes((tmp_path / 'sig_0.wav').read_bytes())  # not in the manifest
+    entries = load_entries(tmp_path)
+    assert entries == load_entries(manifest)
+    assert len(entries) == 4 and all(e.sample_rate == SAMPLE_RATE for e in entries)
