@@ -36,14 +36,10 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def xp_config(folder: Path):
-    import omegaconf
-    return omegaconf.OmegaConf.load(folder / '.hydra' / 'config.yaml')
-
-
 def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
     from .evaluation import evaluate_checkpoint, load_segments
     from .report import with_derived
+    from .runner import saved_config
     records = []
     segments = None  # the same audio for every run: loaded once, at the first run's sample rate
     for run, status in zip(runs, statuses):
@@ -51,7 +47,7 @@ def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
         if status['status'] == 'failed' or not (folder / 'checkpoint.th').exists():
             continue
         if segments is None:
-            cfg = xp_config(folder)
+            cfg = saved_config(folder)
             segments = load_segments(protocol.manifest, cfg.sample_rate, cfg.channels, protocol.segment_duration,
                                      protocol.max_segments)
         metrics = evaluate_checkpoint(folder / 'checkpoint.th', protocol, cache=folder / 'reproduce_eval.json',

@@ -74,8 +74,3 @@ def build_plan(seeds: tp.Sequence[int], groups: tp.Sequence[str] = GROUPS) -> tp
         if 'weight' not in groups:  # the reference is not in the plan yet
             runs += [weight_run(CHOSEN_WEIGHT, seed) for seed in seeds if weight_run(CHOSEN_WEIGHT, seed) not in runs]
     return runs
-
-
-def reference_of(group: str) -> tp.Tuple[str, str]:
-    """(group, label) of the runs an ablation group is compared with."""
-    return 'weight', weight_label(CHOSEN_WEIGHT)

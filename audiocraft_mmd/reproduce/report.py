@@ -9,7 +9,7 @@ freedom per setting): read it as a scale, not as a p-value.
 import math
 import typing as tp
 
-from .plan import ABLATIONS, CHOSEN_WEIGHT, WEIGHTS, reference_of, weight_label
+from .plan import ABLATIONS, CHOSEN_WEIGHT, WEIGHTS, weight_label
 
 METRICS = ('mmd', 'mmd_unbiased', 'mmd_parallel', 'tc', 'tc_delay', 'code_entropy', 'msspec', 'si_snr_db')
 Record = tp.Dict[str, tp.Any]  # {'group', 'label', 'seed', 'sig', 'metrics': {...}}
@@ -89,21 +89,18 @@ def paper_claims(summary: dict) -> tp.List[Record]:
     add('MSSpec does not move from weight 0 to 1e3', w3, w0, 'msspec', '=')
     add('MSSpec degrades at weight 1e4 (training perturbed)', w4, w3, 'msspec', '>')
     add('delay-aligned MMD gives lower delay-aligned TC than parallel MMD',
-        reference_key('alignment'), 'alignment:parallel', 'tc_delay', '<')
+        weight_key(CHOSEN_WEIGHT), 'alignment:parallel', 'tc_delay', '<')
     return claims
 
 
-def reference_key(group: str) -> str:
-    return ':'.join(reference_of(group))
-
-
 def ablation_rows(summary: dict) -> tp.List[Record]:
-    """Variant minus reference for each ablation present, on the main metrics."""
+    """Variant minus reference (the sweep's runs at the chosen weight) for each ablation present."""
     rows = []
+    reference = weight_key(CHOSEN_WEIGHT)
     for group, (label, override, reference_label) in ABLATIONS.items():
         variant = f'{group}:{label}'
         for metric in ('tc', 'tc_delay', 'mmd_unbiased', 'msspec', 'si_snr_db'):
-            result = compare(summary, variant, reference_key(group), metric, '=')
+            result = compare(summary, variant, reference, metric, '=')
             if result is not None:
                 rows.append({'group': group, 'variant': f'{label} ({override})',
                              'reference': f'{reference_label} (weight {CHOSEN_WEIGHT:g} default)', **result})

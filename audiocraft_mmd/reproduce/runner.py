@@ -17,6 +17,7 @@ import time
 import typing as tp
 
 from dora import XP
+import omegaconf
 
 from ..environment import REPO_ROOT
 from .plan import Run
@@ -40,13 +41,17 @@ def epochs_done(xp: XP) -> int:
 TRAINING_BLOCKS = ('losses', 'mmd', 'balancer', 'optim', 'seanet', 'rvq', 'encodec', 'dataset', 'sample_rate')
 
 
+def saved_config(folder: Path) -> tp.Optional[omegaconf.DictConfig]:
+    """The config an XP folder was trained with (None before its first run)."""
+    path = folder / '.hydra' / 'config.yaml'
+    return omegaconf.OmegaConf.load(path) if path.exists() else None
+
+
 def config_drift(xp: XP) -> tp.List[str]:
     """Dotted keys whose value in the XP folder's saved config differs from the config composed now."""
-    import omegaconf
-    saved_path = xp.folder / '.hydra' / 'config.yaml'
-    if not saved_path.exists():
+    saved, now = saved_config(xp.folder), xp.cfg
+    if saved is None:
         return []
-    saved, now = omegaconf.OmegaConf.load(saved_path), xp.cfg
 
     def flat(node: tp.Any, prefix: str) -> tp.Dict[str, tp.Any]:
         if isinstance(node, dict):
