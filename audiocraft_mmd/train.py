@@ -17,7 +17,6 @@ import hydra
 import omegaconf
 
 from . import environment
-from .config_validation import validate_config
 
 logger = logging.getLogger(__name__)
 environment.point_audiocraft_at_our_teams()
@@ -43,7 +42,7 @@ def per_rank_batch_sizes(cfg: omegaconf.DictConfig) -> None:
 
 
 def get_solver(cfg: omegaconf.DictConfig):
-    from .solvers import get_solver as _get_solver
+    from .solvers import get_solver as _get_solver, validate_config
     validate_config(cfg)
     per_rank_batch_sizes(cfg)
     resolve_config_dset_paths(cfg)

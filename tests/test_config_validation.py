@@ -1,8 +1,13 @@
-"""Config validation at solver start: each bad key gives an error naming it, before any data loads."""
+"""Config validation at solver start: each bad key gives an error naming it, before any data loads.
+
+The loss keys of the `mmd` block are checked by `MMDLoss.validate_config`, the solver's own keys by
+`solvers.compression_mmd.validate_config`, the solver name by `solvers.builders.validate_config`."""
 import omegaconf
 import pytest
 
-from audiocraft_mmd.config_validation import ConfigError, validate_config, validate_mmd_config
+from audiocraft_mmd.config_validation import ConfigError
+from audiocraft_mmd.solvers.builders import validate_config
+from audiocraft_mmd.solvers.compression_mmd import validate_config as validate_mmd_config
 from audiocraft_mmd.train import main
 
 

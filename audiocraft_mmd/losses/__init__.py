@@ -1,9 +1,12 @@
 # Copyright (c) audiocraft-mmd contributors.
 # This source code is licensed under the license found in the
 # LICENSE file in the root directory of this source tree.
-"""Losses of audiocraft-mmd: the MMD independence loss and its kernels."""
+"""Losses of audiocraft-mmd: the MMD independence loss (`mmd.MMDLoss`, built from the `mmd` config
+block by `MMDLoss.from_config`), its blocked estimator (`mmd_estimator`), its kernels (`kernels`)
+and the per-codebook streams it compares (`streams`)."""
 # flake8: noqa
 from .kernels import (
+    KERNELS,
     Kernel,
     Linear,
     MultiScaleGaussian,
@@ -12,10 +15,12 @@ from .kernels import (
     build_kernel,
 )
 from .mmd import (
+    NORMALIZATIONS,
     MMDLoss,
     apply_delay,
-    mmd2_unbiased,
     normalize_rows,
     shared_pairs,
     shuffle_codebooks,
 )
+from .mmd_estimator import mmd2_unbiased
+from .streams import STREAM_KINDS, rvq_streams

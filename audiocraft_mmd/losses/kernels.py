@@ -29,6 +29,8 @@ class Kernel(nn.Module):
     faster in-place :meth:`evaluate_tile`.
     """
     radial: bool = True
+    # Constructor arguments read from the config keys of the same name (`MMDLoss.from_config`).
+    config_keys: tp.Tuple[str, ...] = ()
 
     def statistic(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Pairwise statistic, squared distance (radial) or inner product, with one matmul.
@@ -108,6 +110,7 @@ class MultiScaleGaussian(Kernel):
         sigmas: the radii sigma_i (paper, section 4.1: 0.1, 1, 5, 10, 20, 50).
     """
     radial = True
+    config_keys = ('sigmas',)
 
     def __init__(self, sigmas: tp.Sequence[float] = (0.1, 1., 5., 10., 20., 50.)):
         super().__init__()
@@ -164,6 +167,7 @@ class SquaredInverse(Kernel):
         sigma: scale (paper, Table 3: 12).
     """
     radial = True
+    config_keys = ('sigma',)
 
     def __init__(self, sigma: float = 12.):
         super().__init__()

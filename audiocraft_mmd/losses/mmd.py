@@ -5,237 +5,30 @@
 
 The loss compares n "joint" rows (the K codes of one aligned frame, concatenated) with n
 "shuffled" rows (each codebook's rows permuted independently, which samples the product
-of the marginals) with the unbiased MMD^2 estimator of eq. (7).
-
-Scale: n is B * T' (about 10^4 rows of K * D = 512 features for a macro-batch), so the
-kernel matrices are never materialized. :func:`mmd2_unbiased` walks [block, block] tiles
-(only those on and above the diagonal for the two within-sample sums, k being symmetric),
-accumulating tile sums in float64, and, when a gradient is needed, the gradients of x and
-y in the same pass: the loss is a scalar, so its gradient is known at forward time; saving
-it costs O(n F) and avoids recomputing every tile in backward. Per tile: one matmul for the
-statistic, the kernel, two matmuls for the gradients; on CPU the loss is matmul bound.
-Extra memory: three [block, block] tiles and a few [n, F] buffers (gradients, augmented rows).
+of the marginals) with the unbiased MMD^2 estimator of eq. (7) (:mod:`.mmd_estimator`).
+`MMDLoss.from_config` builds it from the `mmd` config block, whose loss keys it owns and checks.
 """
 
 import typing as tp
 
+import omegaconf
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 
-from .kernels import Kernel, build_kernel
+from ..config_validation import ConfigError, is_int, require
+from ..delay_pattern import delay_align
+from .kernels import KERNELS, Kernel, build_kernel
+from .mmd_estimator import mmd2_unbiased
+from .streams import STREAM_KINDS
 
 NORMALIZATIONS = ('none', 'codebook', 'dimension')
 
 
-class _Rows(tp.NamedTuple):
-    """Rows and their augmented forms, so that one matmul gives a whole statistic tile.
-
-    For radial kernels ``left = [a, |a|^2, 1]`` and ``right = [-2 a, 1, |a|^2]``, both [n, F + 2]:
-    ``left_i . right_j = |a_i|^2 + |a_j|^2 - 2 a_i . a_j``, the squared distance, with no extra
-    pass over the tile; the columns of ones also give the tile's row and column sums inside the
-    gradient matmuls. For dot kernels both are the rows themselves.
-    """
-    value: torch.Tensor  # [n, F]
-    left: torch.Tensor
-    right: torch.Tensor
-
-    @staticmethod
-    def build(kernel: Kernel, a: torch.Tensor) -> '_Rows':
-        if not kernel.radial:
-            return _Rows(a, a, a)
-        sq = a.pow(2).sum(-1, keepdim=True)
-        ones = torch.ones_like(sq)
-        return _Rows(a, torch.cat([a, sq, ones], dim=1), torch.cat([-2. * a, ones, sq], dim=1))
-
-    def take(self, index: slice) -> '_Rows':
-        return _Rows(self.value[index], self.left[index], self.right[index])
-
-
-def _accumulate_tile(kernel: Kernel, a: _Rows, b: _Rows, weight: float, skip_diagonal: bool,
-                     grad_a: tp.Optional[torch.Tensor], grad_b: tp.Optional[torch.Tensor]) -> torch.Tensor:
-    """Adds one tile's weighted kernel sum and, if asked, its gradient contributions.
-
-    The tile stands for the terms ``weight * k(a_i, b_j)``; with ``skip_diagonal`` the
-    terms i == j are left out (a and b are then the same rows).
-
-    Args:
-        a: p rows, b: q rows (see :class:`_Rows`).
-        grad_a: [p, F] and grad_b: [q, F] accumulators (views), or None for forward only.
-    Returns:
-        The weighted tile sum, float64 scalar tensor.
-    """
-    s = a.left @ b.right.t()  # [p, q] squared distances or inner products
-    if kernel.radial:
-        # Cancellation can make the distance of (near) duplicate rows slightly negative.
-        s.clamp_min_(0.)
-    # With skip_diagonal the kernel removes from the sum the very diagonal values it added (not
-    # k(x_i, x_i) recomputed another way, which would differ by the matmul form's round-off).
-    total, deriv = kernel.evaluate_tile(s, derivative=grad_a is not None, skip_diagonal=skip_diagonal)
-    total = total * weight
-    if grad_a is None or grad_b is None:
-        return total
-    assert deriv is not None
-    if skip_diagonal:
-        deriv.diagonal().zero_()
-    # The weight is applied to the [p, F] and [q, F] products, never to the tile.
-    if kernel.radial:
-        # d s_ij / d a_i = 2 (a_i - b_j), d s_ij / d b_j = 2 (b_j - a_i), with G = deriv:
-        # grad a_i = 2 (sum_j G_ij) a_i - 2 (G b)_i, grad b_j = 2 (sum_i G_ij) b_j - 2 (G^T a)_j.
-        F = a.value.shape[1]
-        from_b = deriv @ b.right  # [-2 G b, row sums of G, G |b|^2]
-        grad_a.add_(from_b[:, :F].addcmul_(from_b[:, F:F + 1], a.value, value=2.), alpha=weight)
-        from_a = deriv.t() @ a.left  # [G^T a, G^T |a|^2, column sums of G]
-        grad_b.add_(from_a[:, :F].mul_(-2.).addcmul_(from_a[:, F + 1:], b.value, value=2.), alpha=weight)
-    else:
-        # d s_ij / d a_i = b_j, d s_ij / d b_j = a_i.
-        grad_a.addmm_(deriv, b.value, alpha=weight)
-        grad_b.addmm_(deriv.t(), a.value, alpha=weight)
-    return total
-
-
-def _blocks(n: int, block_size: int) -> tp.List[slice]:
-    return [slice(start, min(start + block_size, n)) for start in range(0, n, block_size)]
-
-
-def _view(grad: tp.Optional[torch.Tensor], index: slice) -> tp.Optional[torch.Tensor]:
-    return None if grad is None else grad[index]
-
-
-def _within_sum(kernel: Kernel, a: torch.Tensor, weight: float, block_size: int,
-                grad: tp.Optional[torch.Tensor]) -> torch.Tensor:
-    """weight * sum_{i != j} k(a_i, a_j), visiting only the tiles on and above the diagonal.
-
-    Args:
-        a: [n, F] rows; grad: [n, F] accumulator or None.
-    """
-    rows = _Rows.build(kernel, a)
-    total = torch.zeros((), dtype=torch.float64, device=a.device)
-    blocks = _blocks(a.shape[0], block_size)
-    for bi, i in enumerate(blocks):
-        for j in blocks[bi:]:
-            diagonal = i == j
-            # k is symmetric: an off-diagonal tile also stands for its mirror image.
-            tile_weight = weight if diagonal else 2. * weight
-            total += _accumulate_tile(kernel, rows.take(i), rows.take(j), tile_weight, diagonal,
-                                      _view(grad, i), _view(grad, j))
-    return total
-
-
-def _cross_sum(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, weight: float, block_size: int,
-               grad_x: tp.Optional[torch.Tensor], grad_y: tp.Optional[torch.Tensor]) -> torch.Tensor:
-    """weight * sum_{i, j} k(x_i, y_j) over all n^2 pairs.
-
-    Args:
-        x, y: [n, F] rows; grad_x, grad_y: [n, F] accumulators or None.
-    """
-    rows_x, rows_y = _Rows.build(kernel, x), _Rows.build(kernel, y)
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for i in _blocks(x.shape[0], block_size):
-        for j in _blocks(y.shape[0], block_size):
-            total += _accumulate_tile(kernel, rows_x.take(i), rows_y.take(j), weight, False,
-                                      _view(grad_x, i), _view(grad_y, j))
-    return total
-
-
-def _mmd2_blocked(x: torch.Tensor, y: torch.Tensor, kernel: Kernel, block_size: int, cross_weight: float,
-                  with_grad: bool) -> tp.Tuple[torch.Tensor, tp.Optional[torch.Tensor], tp.Optional[torch.Tensor]]:
-    """Eq. (7) with the given weight of the cross sum and, with ``with_grad``, its gradients.
-
-    Returns:
-        (float64 value, d/dx or None, d/dy or None).
-    """
-    n = x.shape[0]
-    grad_x = torch.zeros_like(x) if with_grad else None
-    grad_y = torch.zeros_like(y) if with_grad else None
-    within = 1. / (n * (n - 1))
-    value = _within_sum(kernel, x, within, block_size, grad_x)
-    value = value + _within_sum(kernel, y, within, block_size, grad_y)
-    value = value + _cross_sum(kernel, x, y, cross_weight, block_size, grad_x, grad_y)
-    return value, grad_x, grad_y
-
-
-class _BlockedMMD2(torch.autograd.Function):
-    """Autograd wrapper: the gradient is computed with the value, backward only scales it."""
-
-    @staticmethod
-    def forward(ctx, x: torch.Tensor, y: torch.Tensor, kernel: Kernel, block_size: int,  # type: ignore[override]
-                cross_weight: float):
-        value, grad_x, grad_y = _mmd2_blocked(x, y, kernel, block_size, cross_weight, with_grad=True)
-        ctx.save_for_backward(grad_x, grad_y)
-        return value
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        grad_x, grad_y = ctx.saved_tensors
-        needs_x, needs_y = ctx.needs_input_grad[:2]
-        return (grad_output * grad_x if needs_x else None,
-                grad_output * grad_y if needs_y else None, None, None, None)
-
-
-def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: tp.Union[Kernel, str] = 'gaussian',
-                  block_size: int = 1024, exclude_pairs: tp.Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Unbiased MMD^2 estimator of eq. (7) between the rows of x and the rows of y.
-
-    MMD^2 = 1 / (n (n - 1)) sum_{i != j} [k(x_i, x_j) + k(y_i, y_j)] - 2 / n^2 sum_{i, j} k(x_i, y_j),
-    with n the number of rows compared. Never materializes an n x n matrix: [block_size, block_size]
-    tiles, float64 accumulation of the tile sums, and a custom autograd Function for the gradient
-    of both x and y (first order only).
-
-    Args:
-        x: [n, F] samples of the first distribution (joint rows).
-        y: [n, F] samples of the second distribution (shuffled rows).
-        kernel: a :class:`Kernel` or a name for :func:`build_kernel` (default arguments).
-        block_size: tile side; memory grows as block_size^2, Python overhead as (n / block_size)^2.
-        exclude_pairs: optional [P, 2] long tensor of distinct pairs (i, j) left out of the cross
-            sum, which then averages over the n^2 - P remaining pairs (see :class:`MMDLoss`,
-            ``exclude_shared``). None gives eq. (7) exactly.
-    Returns:
-        Scalar tensor in x's dtype (float32 for half precision inputs).
-    """
-    if isinstance(kernel, str):
-        kernel = build_kernel(kernel)
-    if x.dim() != 2 or y.shape != x.shape:
-        raise ValueError(f"mmd2_unbiased expects x and y of the same shape [n, F], got x {tuple(x.shape)} "
-                         f"and y {tuple(y.shape)}.")
-    if x.shape[0] < 2:
-        raise ValueError(f"mmd2_unbiased needs at least 2 rows, got x of shape {tuple(x.shape)}.")
-    if block_size < 1:
-        raise ValueError(f"block_size must be positive, got {block_size}.")
-    if x.dtype not in (torch.float32, torch.float64):
-        # Half precision cannot resolve the small differences between the three terms.
-        x, y = x.float(), y.float()
-    y = y.to(x.dtype)
-    n = x.shape[0]
-    n_cross = n ** 2 - (0 if exclude_pairs is None else exclude_pairs.shape[0])
-    # Tiles must stay in the inputs' precision even inside an autocast region.
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-            value = _BlockedMMD2.apply(x, y, kernel, block_size, -2. / n_cross)
-        else:
-            value = _mmd2_blocked(x, y, kernel, block_size, -2. / n_cross, with_grad=False)[0]
-        if exclude_pairs is not None:
-            # Take the excluded pairs back out of the cross sum: O(P F) work, plain autograd.
-            value = value + 2. / n_cross * _pair_sum(kernel, x, y, exclude_pairs)
-    return value.to(x.dtype)
-
-
-def _pair_sum(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
-    """sum_p k(x_{i_p}, y_{j_p}) for pairs [P, 2], as a float64 scalar; the statistic is computed directly."""
-    a, b = x[pairs[:, 0]], y[pairs[:, 1]]
-    s = (a - b).pow(2).sum(-1) if kernel.radial else (a * b).sum(-1)
-    return kernel.profile(s).sum(dtype=torch.float64)
-
-
 def apply_delay(z: torch.Tensor) -> torch.Tensor:
-    """Aligns codebooks like MusicGen's "delay" pattern, keeping only fully defined frames.
+    """Delay-aligns streams (see :func:`audiocraft_mmd.delay_pattern.delay_align`), checking their shape.
 
-    audiocraft's ``DelayedPatternProvider`` (delays = 0, 1, ..., K - 1) puts, at sequence step
-    t, the code of codebook k from frame t - k. Here output frame j is that step for t = j + K - 1,
-    the first step where every codebook holds a real frame: it holds
-    (Z_0^t, Z_1^{t-1}, ..., Z_{K-1}^{t-K+1}), i.e. ``out[:, k, :, j] = z[:, k, :, j + K - 1 - k]``.
-    Steps that would hold padding (special tokens) are dropped.
+    Output frame j holds (Z_0^t, Z_1^{t-1}, ..., Z_{K-1}^{t-K+1}) for t = j + K - 1, i.e.
+    ``out[:, k, :, j] = z[:, k, :, j + K - 1 - k]``; steps that would hold padding are dropped.
 
     Args:
         z: [B, K, D, T] codes.
@@ -247,8 +40,7 @@ def apply_delay(z: torch.Tensor) -> torch.Tensor:
     K, T = z.shape[1], z.shape[-1]
     if T < K:
         raise ValueError(f"apply_delay needs T >= K frames, got z of shape {tuple(z.shape)} (K={K}, T={T}).")
-    length = T - K + 1
-    return torch.stack([z[:, k, :, K - 1 - k:K - 1 - k + length] for k in range(K)], dim=1)
+    return delay_align(z)
 
 
 def _randperm(n: int, generator: tp.Optional[torch.Generator], device: torch.device) -> torch.Tensor:
@@ -329,9 +121,8 @@ class MMDLoss(nn.Module):
     n = B * T' rows of [K, D], normalize, subsample (optional), shuffle each codebook's rows
     independently, flatten to [n, K * D] and return :func:`mmd2_unbiased` (eq. (7)).
 
-    Normalization (default 'none', the paper's; measured by `make reproduce` at CPU scale, weight
-    1e3, 2 seeds: 'codebook' collapsed the codes, mean code entropy 0.41 nats against 2.5 with
-    'none', and TC rose to 30% against 5.7%). The kernel radii only mean something relative to the
+    Normalization (default 'none', the paper's; `docs/results.md` has the `make reproduce` run that
+    chose it: 'codebook' collapsed the codes at weight 1e3). The kernel radii only mean something relative to the
     scale of the codes. With 'codebook', each codebook has unit total variance, so
     ||x - y||^2 is about 2K (8 for K = 4) between independent rows and the paper's radii
     {0.1, 1, 5, 10, 20, 50} span from near-duplicate detection to almost-global scale
@@ -358,8 +149,8 @@ class MMDLoss(nn.Module):
     i = perm_k(j). Those about K n cross pairs (x_i, y_j) share a code, so their kernel value is
     larger on average, and even for independent codebooks the expected loss is
     -2 / n^2 * sum over shared pairs of (E[k | shared] - E[k]), about -2 K / n * Delta: a negative
-    bias of the same order, 1 / n, as the estimator's standard deviation near independence (we
-    measured about -20 standard errors over 20 seeds with the Gaussian kernel). With
+    bias of the same order, 1 / n, as the estimator's standard deviation near independence (measured
+    in `docs/results.md`). With
     ``exclude_shared=True`` these pairs are left out of the cross average (divided by the
     n^2 - P remaining pairs; O(n K F) extra work); every remaining pair (x_i, y_j), like every
     within-joint or within-shuffled pair, then consists of distinct cells of the code matrix, so
@@ -401,6 +192,52 @@ class MMDLoss(nn.Module):
         self.block_size = block_size
         self.eps = eps
         self.exclude_shared = exclude_shared
+
+    # Keys of the `mmd` config block that describe the loss (the solver owns the others).
+    CONFIG_KEYS = ('kernel', 'sigmas', 'sigma', 'delay', 'streams', 'normalize', 'max_rows', 'block_size',
+                   'exclude_shared')
+
+    @staticmethod
+    def kernel_kwargs(cfg: omegaconf.DictConfig) -> tp.Dict[str, tp.Any]:
+        """The arguments of the kernel named by `cfg.kernel`, read from the config keys of the same name."""
+        kernel_cls = KERNELS[cfg.kernel]
+        kwargs: tp.Dict[str, tp.Any] = {}
+        for key in kernel_cls.config_keys:
+            value = cfg.get(key)
+            if isinstance(value, (list, tuple, omegaconf.ListConfig)):
+                kwargs[key] = tuple(float(v) for v in value)
+            else:
+                kwargs[key] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+        return kwargs
+
+    @classmethod
+    def validate_config(cls, cfg: omegaconf.DictConfig, prefix: str = 'mmd') -> None:
+        """Check the loss keys of an `mmd` config block; a `ConfigError` names the bad key and value."""
+        def check(key: str, ok: bool, why: str) -> None:
+            require(ok, f'{prefix}.{key}', cfg.get(key), why)
+
+        kernels = tuple(KERNELS)
+        check('kernel', cfg.get('kernel') in KERNELS, f"must be one of {kernels}")
+        keys = ', '.join(f'{prefix}.{k}' for k in KERNELS[cfg.kernel].config_keys)
+        try:  # the kernel's constructor owns the checks of its arguments
+            build_kernel(cfg.kernel, **cls.kernel_kwargs(cfg))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"Invalid config `{keys}` for kernel {cfg.kernel!r}: {exc}") from exc
+        check('streams', cfg.get('streams') in STREAM_KINDS, f"must be one of {STREAM_KINDS}")
+        check('normalize', cfg.get('normalize') in NORMALIZATIONS, f"must be one of {NORMALIZATIONS}")
+        for key in ('delay', 'exclude_shared'):
+            check(key, isinstance(cfg.get(key), bool), "must be true or false")
+        max_rows, block_size = cfg.get('max_rows'), cfg.get('block_size')
+        check('max_rows', max_rows is None or (is_int(max_rows) and max_rows >= 2), "must be null or an integer >= 2")
+        check('block_size', is_int(block_size) and block_size >= 1, "must be an integer >= 1")
+
+    @classmethod
+    def from_config(cls, cfg: omegaconf.DictConfig) -> 'MMDLoss':
+        """The loss described by an `mmd` config block (validated first)."""
+        cls.validate_config(cfg)
+        return cls(kernel=cfg.kernel, kernel_kwargs=cls.kernel_kwargs(cfg), delay=cfg.delay,
+                   normalize=cfg.normalize, max_rows=cfg.max_rows, block_size=cfg.block_size,
+                   exclude_shared=cfg.exclude_shared)
 
     def rows(self, streams: torch.Tensor) -> torch.Tensor:
         """Validated, aligned and normalized rows [n, K, D] from streams [B, K, D, T]."""

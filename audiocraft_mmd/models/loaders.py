@@ -10,11 +10,10 @@ import logging
 from pathlib import Path
 import typing as tp
 
-
 from ..compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
+from ..solvers.builders import COMPRESSION_SOLVERS
 
 logger = logging.getLogger(__name__)
-COMPRESSION_SOLVERS = ('compression', 'compression_mmd')
 
 
 def compression_model_from_state(state: dict, source: tp.Union[str, Path], device: str = 'cpu'):

@@ -6,11 +6,11 @@ this solver adds:
 - **Macro-batch MMD.** The last `mmd.num_batches` training batches (raw audio) are kept. On the
   step that completes the macro-batch, before audiocraft's step runs, they are re-encoded with
   gradient checkpointing of the encoder (peak activation memory ~ one batch), the per-codebook
-  streams are extracted (`audiocraft_mmd.streams`), and `losses.mmd * MMD` is back-propagated
+  streams are extracted (`audiocraft_mmd.losses.streams`), and `losses.mmd * MMD` is back-propagated
   in its own backward. Its gradients sit in `.grad` when audiocraft's step adds the balanced
   losses' gradients, so **the optimizer update of the step that completes the macro-batch**
   (steps num_batches, 2*num_batches, ... of each epoch) receives them; the other steps are
-  exactly audiocraft's. Only encoder parameters receive MMD gradient (see `streams.py`).
+  exactly audiocraft's. Only encoder parameters receive MMD gradient (see `losses/streams.py`).
 - **Distributed.** MMD rows are per rank (not gathered): each rank estimates the MMD on its own
   macro-batch; `flashy.distrib.sync_model` in audiocraft's step averages all gradients, MMD's
   included, so parameters stay identical across ranks. The averaged gradient is that of the
@@ -32,32 +32,55 @@ import omegaconf
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..config_validation import validate_mmd_config
+from ..config_validation import ConfigError, is_int, require
 from ..losses import MMDLoss
-from ..streams import rvq_streams
+from ..losses.streams import rvq_streams
 from .compression import CompressionSolver
 
+# Keys of the `mmd` block that this solver owns (the loss owns `MMDLoss.CONFIG_KEYS`).
+SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder')
 
-def build_mmd_loss(mmd_cfg: omegaconf.DictConfig) -> MMDLoss:
-    """MMDLoss from the `mmd` config block."""
-    kernel_kwargs: tp.Dict[str, tp.Any] = {}
-    if mmd_cfg.kernel == 'gaussian':
-        kernel_kwargs['sigmas'] = tuple(float(s) for s in mmd_cfg.sigmas)
-    elif mmd_cfg.kernel == 'squared_inverse':
-        kernel_kwargs['sigma'] = float(mmd_cfg.sigma)
-    return MMDLoss(kernel=mmd_cfg.kernel, kernel_kwargs=kernel_kwargs, delay=mmd_cfg.delay,
-                   normalize=mmd_cfg.normalize, max_rows=mmd_cfg.max_rows, block_size=mmd_cfg.block_size,
-                   exclude_shared=mmd_cfg.exclude_shared)
+
+def validate_config(cfg: omegaconf.DictConfig) -> None:
+    """Validate `losses.mmd` and the `mmd` block: the solver's keys here, the loss keys by `MMDLoss`."""
+    if 'mmd' not in cfg or 'mmd' not in cfg.get('losses', {}):
+        raise ConfigError("The compression_mmd solver needs `losses.mmd` and an `mmd` block "
+                          "(see config/solver/compression/default.yaml)")
+    weight = cfg.losses.mmd
+    require(isinstance(weight, (int, float)) and weight >= 0, 'losses.mmd', weight, "must be a number >= 0")
+    mmd = cfg.mmd
+    known = set(SOLVER_KEYS) | set(MMDLoss.CONFIG_KEYS)
+    unknown = sorted(set(mmd.keys()) - known)
+    require(not unknown, 'mmd', unknown, f"unknown key(s); known keys: {sorted(known)}")
+    require(is_int(mmd.num_batches) and mmd.num_batches >= 1, 'mmd.num_batches', mmd.num_batches,
+            "must be an integer >= 1")
+    MMDLoss.validate_config(mmd)
+    require(is_int(mmd.valid_batches) and mmd.valid_batches >= 0, 'mmd.valid_batches', mmd.valid_batches,
+            "must be an integer >= 0")
+    require(isinstance(mmd.checkpoint_encoder, bool), 'mmd.checkpoint_encoder', mmd.checkpoint_encoder,
+            "must be true or false")
+    num_codebooks = cfg.get('rvq', {}).get('n_q')
+    if num_codebooks is not None:
+        require(num_codebooks >= 2 or weight == 0, 'rvq.n_q', num_codebooks,
+                "the independence loss needs at least 2 codebooks")
+        if mmd.delay and cfg.get('dataset', {}).get('segment_duration') and cfg.get('seanet', {}).get('ratios'):
+            hop = 1
+            for ratio in cfg.seanet.ratios:
+                hop *= ratio
+            frames = int(cfg.dataset.segment_duration * cfg.sample_rate) // hop
+            require(frames >= num_codebooks or weight == 0, 'mmd.delay', mmd.delay,
+                    f"the delay alignment needs segments of at least K={num_codebooks} frames, "
+                    f"dataset.segment_duration gives {frames}")
 
 
 class CompressionMMDSolver(CompressionSolver):
     """CompressionSolver with the MMD independence loss. See the module docstring."""
 
     def __init__(self, cfg: omegaconf.DictConfig):
-        validate_mmd_config(cfg)
+        validate_config(cfg)
         super().__init__(cfg)
         self.mmd_weight = float(cfg.losses.mmd)
-        self.mmd_loss = build_mmd_loss(cfg.mmd)
+        self.mmd_loss = MMDLoss.from_config(cfg.mmd)
         self._macro_batch: tp.List[torch.Tensor] = []
         self.mmd_rng = torch.Generator()
         updates = cfg.optim.updates_per_epoch

@@ -13,6 +13,15 @@ import omegaconf
 from audiocraft.solvers import musicgen
 
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin
+from ..config_validation import require
+
+
+def validate_config(cfg: omegaconf.DictConfig) -> None:
+    """Validate what the MusicGen solvers need before loading their codec."""
+    ref = cfg.get('compression_model_checkpoint')
+    require(isinstance(ref, str) and len(ref) > 0, 'compression_model_checkpoint', ref,
+            "set the tokenizer: //sig/SIG of a compression XP, a checkpoint, an exported file or //pretrained/NAME "
+            "(it is null in the config so that dora can sign the override)")
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ import pytest
 import treetable as tt
 from dora.explore import Herd, Launcher
 
-from audiocraft_mmd.config_validation import validate_config
+from audiocraft_mmd.solvers.builders import validate_config
 from audiocraft_mmd.environment import slurm_partitions
 from audiocraft_mmd.train import main
 
@@ -147,7 +147,7 @@ def test_explorer_columns():
 @pytest.mark.slow
 def test_kernel_factors_match_grid():
     """The factors hard-coded in the grid are those the script measures (within its seed-to-seed spread)."""
-    from grids.kernel_factors import kernel_factors
+    from benchmarks.kernel_factors import kernel_factors
     from grids.mmd_weight_sweep import KERNEL_FACTORS
     measured = kernel_factors(seeds=(0,))
     assert measured['gaussian'] == 1.

@@ -7,7 +7,8 @@ import omegaconf
 import pytest
 import torch
 
-from audiocraft_mmd.config_validation import ConfigError, validate_musicgen_config
+from audiocraft_mmd.config_validation import ConfigError
+from audiocraft_mmd.solvers.musicgen_mmd import validate_config as validate_musicgen_config
 
 
 def test_debug_lm_trains_on_mmd_codes(debug_lm_sig, session_dora_dir):

@@ -10,19 +10,22 @@ shrinks with the stage like RVQ residuals, and dependence between codebooks thro
 component. The MMD uses the `mmd` defaults of config/solver/compression/default.yaml (kernel radii,
 `normalize`), `delay=False` (the alignment only shifts frames of these i.i.d. rows).
 
-    python -m grids.kernel_factors          # from the repository root, ~20 s on 2 CPU cores
+    python benchmarks/kernel_factors.py     # from the repository root, ~20 s on 2 CPU cores
+
+The factors it gave are in `grids/mmd_weight_sweep.py` (KERNEL_FACTORS) and `docs/results.md`.
 """
 import argparse
 import math
+import os
+import sys
 import typing as tp
 
 import omegaconf
 import torch
 
-from audiocraft_mmd.environment import CONFIG_DIR
-from audiocraft_mmd.losses import MMDLoss
-
-KERNELS = ('gaussian', 'squared_inverse', 'linear', 'quadratic')
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+from audiocraft_mmd.environment import CONFIG_DIR  # noqa: E402
+from audiocraft_mmd.losses import KERNELS, MMDLoss  # noqa: E402
 
 
 def mmd_defaults() -> omegaconf.DictConfig:
@@ -40,18 +43,10 @@ def synthetic_streams(batch: int = 40, frames: int = 50, num_codebooks: int = 4,
     return scales * (dependence * shared + math.sqrt(1 - dependence ** 2) * own)
 
 
-def kernel_kwargs(kernel: str, mmd_cfg: omegaconf.DictConfig) -> dict:
-    if kernel == 'gaussian':
-        return {'sigmas': [float(s) for s in mmd_cfg.sigmas]}
-    if kernel == 'squared_inverse':
-        return {'sigma': float(mmd_cfg.sigma)}
-    return {}
-
-
 def measure(kernel: str, streams: torch.Tensor, mmd_cfg: omegaconf.DictConfig, seed: int = 0) -> tp.Tuple[float, float]:
     """(MMD value, gradient norm w.r.t. the streams) for one kernel."""
-    loss = MMDLoss(kernel=kernel, kernel_kwargs=kernel_kwargs(kernel, mmd_cfg), delay=False,
-                   normalize=mmd_cfg.normalize, max_rows=None, block_size=int(mmd_cfg.block_size))
+    loss = MMDLoss.from_config(omegaconf.OmegaConf.merge(mmd_cfg, {'kernel': kernel, 'delay': False,
+                                                                   'max_rows': None, 'exclude_shared': False}))
     x = streams.clone().requires_grad_(True)
     value = loss(x, generator=torch.Generator().manual_seed(seed))
     value.backward()
