@@ -6,6 +6,6 @@ only when used.
 """
 __version__ = "0.1.0"
 
-from . import noise as _noise
+from . import warning_filters as _warning_filters
 
-_noise.install_filters()
+_warning_filters.install_filters()

@@ -14,6 +14,13 @@ import omegaconf
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / 'config'
+# Files of a Dora XP folder, written by flashy's solvers.
+CHECKPOINT_NAME = 'checkpoint.th'
+HISTORY_NAME = 'history.json'
+SIG_PREFIX = '//sig/'
+# Files of an exported MusicGen folder (the layout of audiocraft's releases).
+LM_FILE = 'state_dict.bin'
+CODEC_FILE = 'compression_state_dict.bin'
 
 
 def team() -> str:
@@ -46,6 +53,23 @@ def dora_dir() -> Path:
     if configured:
         return Path(configured).expanduser()
     return REPO_ROOT / 'outputs'
+
+
+def xp_folder(ref: tp.Union[str, Path]) -> Path:
+    """The folder `ref` names: `//sig/SIG` is the XP SIG in our Dora folder, anything else a path."""
+    ref = str(ref)
+    if ref.startswith(SIG_PREFIX):
+        return dora_dir() / 'xps' / ref[len(SIG_PREFIX):].strip('/')
+    return Path(ref).expanduser()
+
+
+def repo_relative(path: tp.Union[str, Path]) -> str:
+    """`path` relative to the repository when it lies inside it (for reports that get committed),
+    else as given."""
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
 
 
 def slurm_partitions(kinds: tp.Sequence[str] = ('team', 'global')) -> str:

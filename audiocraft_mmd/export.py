@@ -22,11 +22,10 @@ import omegaconf
 import torch
 
 from .compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
+from .environment import CHECKPOINT_NAME, CODEC_FILE, LM_FILE
+from .solvers.builders import COMPRESSION_SOLVERS
 
 LM_SOLVERS = ('musicgen', 'musicgen_mmd', 'lm')
-COMPRESSION_SOLVERS = ('compression', 'compression_mmd')
-LM_FILE = 'state_dict.bin'
-CODEC_FILE = 'compression_state_dict.bin'
 
 
 class WrongCheckpointKind(ValueError):
@@ -61,7 +60,7 @@ def _read(ref: tp.Union[str, Path]) -> tp.Tuple[dict, Path]:
     path = Path(str(ref)).expanduser()
     if path.is_file():
         return load_state(path), path
-    if path.is_dir() and (path / LM_FILE).exists() and not (path / 'checkpoint.th').exists():
+    if path.is_dir() and (path / LM_FILE).exists() and not (path / CHECKPOINT_NAME).exists():
         raise WrongCheckpointKind(f"{path} is an exported MusicGen folder, not a single checkpoint; "
                                   f"pass {path / LM_FILE} or {path / CODEC_FILE}")
     checkpoint = resolve_checkpoint(ref)

@@ -7,6 +7,8 @@ import json
 import sys
 import typing as tp
 
+from .environment import CHECKPOINT_NAME, HISTORY_NAME
+
 KEYS = {'train': ('l1', 'msspec', 'mmd', 'mmd_weighted'), 'valid': ('msspec', 'sisnr', 'mmd'),
         'evaluate': ('sisnr', 'mmd', 'tc', 'tc_mm', 'tc_delay', 'tc_delay_mm', 'n_frames')}
 
@@ -14,9 +16,9 @@ KEYS = {'train': ('l1', 'msspec', 'mmd', 'mmd_weighted'), 'valid': ('msspec', 's
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
     from .train import main as train_main
     xp = train_main.get_xp(list(sys.argv[1:] if argv is None else argv))
-    history_path = xp.folder / 'history.json'
+    history_path = xp.folder / HISTORY_NAME
     print(f"XP {xp.sig}: {xp.folder}")
-    print(f"  checkpoint: {xp.folder / 'checkpoint.th'}")
+    print(f"  checkpoint: {xp.folder / CHECKPOINT_NAME}")
     print(f"  log:        {xp.folder / 'solver.log.0'}")
     print(f"  metrics:    {history_path}")
     if not history_path.exists():

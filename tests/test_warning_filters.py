@@ -1,9 +1,10 @@
-"""audiocraft_mmd.noise: the xformers C++-extension message is dropped on CPU, other messages kept."""
+"""audiocraft_mmd.warning_filters: the xformers C++-extension message is dropped on CPU, other messages kept."""
 import logging
 
 import torch
 
-from audiocraft_mmd import noise
+from audiocraft_mmd import warning_filters
+from audiocraft_mmd.warning_filters import _XformersCppExtensionFilter
 
 
 def _record(message: str):
@@ -11,8 +12,8 @@ def _record(message: str):
 
 
 def test_xformers_extension_message_dropped_without_gpu():
-    noise.install_filters()
-    filters = [f for f in logging.getLogger('xformers').filters if isinstance(f, noise._XformersCppExtensionFilter)]
+    warning_filters.install_filters()
+    filters = [f for f in logging.getLogger('xformers').filters if isinstance(f, _XformersCppExtensionFilter)]
     assert len(filters) == 1  # installed once, idempotent
     keep = filters[0].filter(_record("WARNING[XFORMERS]: xFormers can't load C++/CUDA extensions."))
     assert keep == torch.cuda.is_available()
@@ -20,7 +21,7 @@ def test_xformers_extension_message_dropped_without_gpu():
 
 
 def test_install_is_idempotent():
-    noise.install_filters()
-    noise.install_filters()
-    count = sum(isinstance(f, noise._XformersCppExtensionFilter) for f in logging.getLogger('xformers').filters)
+    warning_filters.install_filters()
+    warning_filters.install_filters()
+    count = sum(isinstance(f, _XformersCppExtensionFilter) for f in logging.getLogger('xformers').filters)
     assert count == 1

@@ -29,7 +29,6 @@ import torch
 from .. import environment
 
 logger = logging.getLogger(__name__)
-CHECKPOINT_NAME = 'checkpoint.th'
 
 
 class WeightsOnlyCheckpointMixin:
@@ -46,16 +45,12 @@ class WeightsOnlyCheckpointMixin:
 def resolve_checkpoint(ref: tp.Union[str, Path]) -> Path:
     """Path of a solver checkpoint from `//sig/SIG`, an XP folder or a checkpoint file."""
     ref = str(ref)
-    if ref.startswith('//sig/'):
-        sig = ref[len('//sig/'):].strip('/')
-        path = environment.dora_dir() / 'xps' / sig
-        if not path.exists():
-            raise FileNotFoundError(f"No XP {sig!r} in the Dora folder {environment.dora_dir()} (from {ref!r}); "
-                                    "set AUDIOCRAFT_MMD_DORA_DIR if it lives elsewhere")
-    else:
-        path = Path(ref).expanduser()
+    path = environment.xp_folder(ref)
+    if ref.startswith(environment.SIG_PREFIX) and not path.exists():
+        raise FileNotFoundError(f"No XP {path.name!r} in the Dora folder {environment.dora_dir()} (from {ref!r}); "
+                                "set AUDIOCRAFT_MMD_DORA_DIR if it lives elsewhere")
     if path.is_dir():
-        path = path / CHECKPOINT_NAME
+        path = path / environment.CHECKPOINT_NAME
     if not path.exists():
         raise FileNotFoundError(f"Checkpoint not found: {path} (from {ref!r})")
     return path

@@ -24,9 +24,10 @@ the same sign, but per-frame nats are what a likelihood per second of audio is m
 Usage::
 
     # from the valid stage of two XPs (their last valid `ce_q*` in history.json)
-    python -m audiocraft_mmd.factorization_gap --delay //sig/A --flatten //sig/B
+    python -m audiocraft_mmd.metrics.factorization_gap --delay //sig/A --flatten //sig/B
     # or re-evaluated on the same held-out segments of a manifest folder
-    python -m audiocraft_mmd.factorization_gap --delay //sig/A --flatten //sig/B --manifest dataset/mmd_music/egs/valid
+    python -m audiocraft_mmd.metrics.factorization_gap --delay //sig/A --flatten //sig/B \\
+        --manifest dataset/mmd_music/egs/valid
 """
 import argparse
 from dataclasses import asdict, dataclass
@@ -39,7 +40,7 @@ import typing as tp
 import torch
 from torch.nn import functional as F
 
-from . import environment
+from .. import environment
 
 
 @dataclass
@@ -58,15 +59,9 @@ class FrameCrossEntropy:
         return self.per_frame / len(self.per_codebook)
 
 
-def _xp_folder(ref: str) -> Path:
-    if ref.startswith('//sig/'):
-        return environment.dora_dir() / 'xps' / ref[len('//sig/'):].strip('/')
-    return Path(ref).expanduser()
-
-
 def cross_entropy_from_history(ref: str, stage: str = 'valid') -> FrameCrossEntropy:
     """Last `stage` metrics `ce_q1..ce_qK` of an XP (`//sig/SIG` or its folder) from its history.json."""
-    path = _xp_folder(ref) / 'history.json'
+    path = environment.xp_folder(ref) / environment.HISTORY_NAME
     if not path.exists():
         raise FileNotFoundError(f"No history at {path} (from {ref!r})")
     history = json.loads(path.read_text())
@@ -165,7 +160,7 @@ def factorization_gap(delay: str, flatten: str, manifest: tp.Optional[str] = Non
     """
     if manifest is None:
         return FactorizationGap(cross_entropy_from_history(delay), cross_entropy_from_history(flatten))
-    from .models.musicgen_mmd import MusicGenMMD
+    from ..models.musicgen_mmd import MusicGenMMD
     models = [MusicGenMMD.get_pretrained(ref, device=device) for ref in (delay, flatten)]
     patterns = [type(m.lm.pattern_provider).__name__ for m in models]
     if patterns[0] == patterns[1]:

@@ -32,10 +32,10 @@ import torch
 from audiocraft.models import MusicGen
 from audiocraft.models.genmodel import BaseGenModel
 
+from ..environment import CHECKPOINT_NAME, CODEC_FILE, LM_FILE
+
 logger = logging.getLogger(__name__)
 
-LM_FILE = 'state_dict.bin'
-CODEC_FILE = 'compression_state_dict.bin'
 HUB_HOST = 'huggingface.co'
 HUB_PROBE_TIMEOUT = 3.0  # seconds; a hub id offline fails after at most this long
 
@@ -149,7 +149,7 @@ class MusicGenMMD(MusicGen):
         if path.is_dir() and (path / LM_FILE).exists():
             return MusicGenMMD._from_folder(path, device)
         if path.exists():
-            if path.is_dir() and (path / 'checkpoint.th').exists():
+            if path.is_dir() and (path / CHECKPOINT_NAME).exists():
                 return MusicGenMMD._from_checkpoint(str(path), device)
             raise FileNotFoundError(f"{path} is neither an export folder (with {LM_FILE} and {CODEC_FILE}) nor "
                                     "an XP folder (with checkpoint.th)")

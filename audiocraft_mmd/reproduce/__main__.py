@@ -13,7 +13,7 @@ import sys
 import time
 import typing as tp
 
-from ..environment import REPO_ROOT
+from ..environment import CHECKPOINT_NAME, REPO_ROOT
 from .plan import BASE_SOLVER, GROUPS, build_plan
 
 logger = logging.getLogger('audiocraft_mmd.reproduce')
@@ -44,13 +44,13 @@ def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
     segments = None  # the same audio for every run: loaded once, at the first run's sample rate
     for run, status in zip(runs, statuses):
         folder = Path(status['folder'])
-        if status['status'] == 'failed' or not (folder / 'checkpoint.th').exists():
+        if status['status'] == 'failed' or not (folder / CHECKPOINT_NAME).exists():
             continue
         if segments is None:
             cfg = saved_config(folder)
             segments = load_segments(protocol.manifest, cfg.sample_rate, cfg.channels, protocol.segment_duration,
                                      protocol.max_segments)
-        metrics = evaluate_checkpoint(folder / 'checkpoint.th', protocol, cache=folder / 'reproduce_eval.json',
+        metrics = evaluate_checkpoint(folder / CHECKPOINT_NAME, protocol, cache=folder / 'reproduce_eval.json',
                                       segments=segments)
         records.append({'group': run.group, 'label': run.label, 'seed': run.seed, 'sig': status['sig'],
                         'train_seconds': status['seconds'], 'metrics': with_derived(metrics)})
@@ -62,7 +62,7 @@ def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s %(message)s')
-    from ..noise import install_filters
+    from ..warning_filters import install_filters
     install_filters()
     from .evaluation import EvalProtocol
     from .report import ablation_rows, paper_claims, summarize

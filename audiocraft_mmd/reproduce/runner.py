@@ -19,7 +19,7 @@ import typing as tp
 from dora import XP
 import omegaconf
 
-from ..environment import REPO_ROOT
+from ..environment import CHECKPOINT_NAME, HISTORY_NAME, REPO_ROOT
 from .plan import Run
 
 logger = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def xp_of(run: Run, common: tp.Sequence[str]) -> XP:
 
 
 def epochs_done(xp: XP) -> int:
-    history = xp.folder / 'history.json'
+    history = xp.folder / HISTORY_NAME
     return len(json.loads(history.read_text())) if history.exists() else 0
 
 
@@ -66,7 +66,7 @@ def config_drift(xp: XP) -> tp.List[str]:
 
 
 def is_trained(xp: XP) -> bool:
-    return (xp.folder / 'checkpoint.th').exists() and epochs_done(xp) >= xp.cfg.optim.epochs
+    return (xp.folder / CHECKPOINT_NAME).exists() and epochs_done(xp) >= xp.cfg.optim.epochs
 
 
 def train(run: Run, xp: XP, common: tp.Sequence[str], log_dir: Path) -> tp.Dict[str, tp.Any]:
