@@ -1,4 +1,4 @@
-"""Tests of the offline music dataset builder (audiocraft_mmd.data.prepare).
+"""Tests of the offline music dataset builder (audiocraft_mmd.data.prepare and the modules it builds from).
 
 A single tiny build (a few 10-15 s pieces from both sources) is shared by the module to keep the
 whole file well under a minute on a loaded 2-core machine.
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiocraft_mmd.data import prepare
+from audiocraft_mmd.data import prepare, scores, signal, splits
+from audiocraft_mmd.data.recorded import RecordedJob
 
 SMALL = dict(hours=0.04, seed=0, max_seconds=15.0, min_seconds=10.0, recorded_seconds=15.0, progress=False)
 SIDE_KEYS = {'title', 'artist', 'genre', 'key', 'bpm', 'moods', 'keywords', 'description', 'instrument',
@@ -36,7 +37,7 @@ def test_audio_matches_manifest_and_sidecar(small_build):
     budget = SMALL['hours'] * 3600
     assert budget <= summary['total_hours'] * 3600 <= budget + 2 * 17.5
     assert summary['hours']['recorded'] * 3600 <= 0.35 * budget + 17.5
-    entries = [e for split in prepare.SPLITS for e in _manifest(root, split)]
+    entries = [e for split in splits.SPLITS for e in _manifest(root, split)]
     assert len(entries) == summary['total_pieces']
     for entry in entries:
         wav, sr = sf.read(entry['path'], dtype='float32')
@@ -44,10 +45,10 @@ def test_audio_matches_manifest_and_sidecar(small_build):
         assert wav.ndim == 1  # mono
         assert abs(len(wav) / sr - entry['duration']) < 1e-3
         # 15 s of score (recorded: excerpt), plus the release/reverb tail kept after the last note.
-        assert prepare.MIN_PIECE_SECONDS <= entry['duration'] <= 15.0 + 2.5
+        assert signal.MIN_PIECE_SECONDS <= entry['duration'] <= 15.0 + 2.5
         rms_db = 20 * np.log10(np.sqrt(np.mean(wav.astype(np.float64) ** 2)))
         assert rms_db > -30, f"{entry['path']} is too quiet ({rms_db:.1f} dBFS)"
-        assert np.abs(wav).max() <= 10 ** (prepare.PEAK_CEILING_DBFS / 20) + 1e-3
+        assert np.abs(wav).max() <= 10 ** (signal.PEAK_CEILING_DBFS / 20) + 1e-3
         side = json.loads(Path(entry['path']).with_suffix('.json').read_text())
         assert SIDE_KEYS <= set(side)
         assert side['source'] == Path(entry['path']).parent.name
@@ -60,7 +61,7 @@ def test_audio_matches_manifest_and_sidecar(small_build):
 def test_manifests_load_with_audiocraft(small_build):
     from audiocraft.data.audio_dataset import AudioDataset, load_audio_meta
     root, summary = small_build
-    for split in prepare.SPLITS:
+    for split in splits.SPLITS:
         meta = load_audio_meta(root / 'egs' / split / 'data.jsonl')
         assert len(meta) == summary['splits'][split]['pieces'] >= 2
         assert all(Path(m.path).is_absolute() and m.sample_rate == 32000 for m in meta)
@@ -71,19 +72,19 @@ def test_manifests_load_with_audiocraft(small_build):
 
 def test_splits_disjoint_and_deterministic(small_build, tmp_path):
     root, summary = small_build
-    ids = {split: {Path(e['path']).stem for e in _manifest(root, split)} for split in prepare.SPLITS}
-    all_ids = [i for split in prepare.SPLITS for i in ids[split]]
+    ids = {split: {Path(e['path']).stem for e in _manifest(root, split)} for split in splits.SPLITS}
+    all_ids = [i for split in splits.SPLITS for i in ids[split]]
     assert len(all_ids) == len(set(all_ids)), 'a piece is in two splits'
     on_disk = {p.stem for p in (root / 'audio').rglob('*.wav')}
     assert set(all_ids) == on_disk
 
     # Same seed, same split; another seed, another split; each split gets >= 2 pieces.
     pieces = [(f'p{i}', 'rendered' if i % 3 else 'recorded', 30.0 + i) for i in range(60)]
-    a = prepare.assign_splits(pieces, seed=0)
-    assert a == prepare.assign_splits(list(reversed(pieces)), seed=0)
-    assert a != prepare.assign_splits(pieces, seed=1)
+    a = splits.assign_splits(pieces, seed=0)
+    assert a == splits.assign_splits(list(reversed(pieces)), seed=0)
+    assert a != splits.assign_splits(pieces, seed=1)
     total = sum(d for _, _, d in pieces)
-    for split, frac in prepare.SPLIT_FRACTIONS.items():
+    for split, frac in splits.SPLIT_FRACTIONS.items():
         members = [p for p in pieces if a[p[0]] == split]
         assert len(members) >= 2
         assert abs(sum(d for _, _, d in members) / total - frac) < 0.03
@@ -99,13 +100,13 @@ def test_rerun_skips_finished(small_build):
     root, summary = small_build
     files = sorted((root / 'audio').rglob('*'))
     mtimes = {f: f.stat().st_mtime_ns for f in files}
-    manifests = {s: (root / 'egs' / s / 'data.jsonl').read_text() for s in prepare.SPLITS}
+    manifests = {s: (root / 'egs' / s / 'data.jsonl').read_text() for s in splits.SPLITS}
     rerun = prepare.build_dataset(root, workers=2, **SMALL)
     assert rerun['built_now'] == 0 and rerun['reused'] == summary['total_pieces']
     assert rerun['pruned'] == 0, 'the rerun rendered pieces beyond the budget'
     assert sorted((root / 'audio').rglob('*')) == files
     assert {f: f.stat().st_mtime_ns for f in files} == mtimes
-    assert {s: (root / 'egs' / s / 'data.jsonl').read_text() for s in prepare.SPLITS} == manifests
+    assert {s: (root / 'egs' / s / 'data.jsonl').read_text() for s in splits.SPLITS} == manifests
     assert not [f for f in files if f.name.endswith('.tmp')], 'temporary file left behind'
 
 
@@ -117,8 +118,8 @@ def test_corrupt_inputs_are_skipped(tmp_path):
         bad[name].write_bytes(b'MThd' + rng.bytes(512) if name.endswith('.mid') else rng.bytes(2048))
     from music21 import corpus
     good = str(corpus.getWork('bach/bwv66.6'))
-    rendered = prepare.score_jobs_from_paths([str(bad['bad_tune.abc']), str(bad['bad_midi.mid']), good])
-    recorded = [prepare.RecordedJob('bad_audio', [str(bad['bad_audio.ogg'])], 'Broken', 'Nobody', 'rock', 'test')]
+    rendered = scores.score_jobs_from_paths([str(bad['bad_tune.abc']), str(bad['bad_midi.mid']), good])
+    recorded = [RecordedJob('bad_audio', [str(bad['bad_audio.ogg'])], 'Broken', 'Nobody', 'rock', 'test')]
     summary = prepare.build_from_jobs(tmp_path / 'out', rendered, recorded, workers=1, **SMALL)
     assert summary['skipped_counts'] == {'rendered': 2, 'recorded': 1}
     assert {s['piece_id'] for s in summary['skipped']} == {'bad_tune', 'bad_midi', 'bad_audio'}
@@ -126,25 +127,3 @@ def test_corrupt_inputs_are_skipped(tmp_path):
     assert summary['total_pieces'] == 1
     on_disk = json.loads((tmp_path / 'out' / 'summary.json').read_text())
     assert on_disk['skipped_counts'] == summary['skipped_counts']
-
-
-def test_missing_tool_names_debian_package(tmp_path):
-    missing = str(tmp_path / 'nope' / 'FluidR3_GM.sf2')
-    with pytest.raises(prepare.MissingDependencyError) as err:
-        prepare.check_requirement(missing, 'path', 'fluid-soundfont-gm', allow_install=False)
-    assert 'sudo apt-get install -y fluid-soundfont-gm' in str(err.value) and missing in str(err.value)
-    with pytest.raises(prepare.MissingDependencyError) as err:
-        prepare.check_requirement('fluidsynth-does-not-exist', 'binary', 'fluidsynth', allow_install=False)
-    assert 'sudo apt-get install -y fluidsynth' in str(err.value)
-    assert prepare.check_requirement(str(tmp_path), 'path', 'whatever', allow_install=False) == str(tmp_path)
-
-
-def test_trim_and_normalize():
-    sr = prepare.SAMPLE_RATE
-    tone = 0.05 * np.sin(2 * np.pi * 440 * np.arange(2 * sr) / sr).astype(np.float32)
-    wav = np.concatenate([np.zeros(sr, np.float32), tone, np.zeros(3 * sr, np.float32)])
-    trimmed = prepare.trim_silence(wav)
-    assert abs(len(trimmed) / sr - (2 + sum(prepare.TRIM_PAD_SECONDS))) < 0.02
-    out = prepare.normalize_loudness(trimmed)
-    assert abs(20 * np.log10(np.sqrt(np.mean(out.astype(np.float64) ** 2))) - prepare.TARGET_RMS_DBFS) < 0.5
-    assert prepare.silence_reason(np.zeros(sr, np.float32)) == 'digital silence'
