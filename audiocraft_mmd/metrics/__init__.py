@@ -1,6 +1,9 @@
 """Codebook-independence metrics: pairwise total correlation (the paper's protocol), per-codebook
 mutual information with the other codebooks (Appendix E), their delay-aligned variants, and a
-streaming `torchmetrics` metric. See `information` for the estimators and their limits (bias).
+streaming `torchmetrics` metric with `measure(model, segments, metric)` (`codebook_independence`).
+See `information` for the estimators and their limits (bias), `joint_states` for the exact sparse
+counting behind them, `independence_cli` for the command line, `factorization_gap` for the LM-side
+measure.
 """
 # flake8: noqa
 from .information import (
@@ -9,4 +12,4 @@ from .information import (
     pairwise_total_correlation,
     total_correlation,
 )
-from .codebook_stats import CodebookIndependence
+from .codebook_independence import CodebookIndependence, measure

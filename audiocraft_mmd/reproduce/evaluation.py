@@ -41,9 +41,10 @@ class EvalProtocol:
 def load_segments(manifest: tp.Union[str, Path], sample_rate: int, channels: int, segment_duration: float,
                   max_segments: tp.Optional[int] = None) -> torch.Tensor:
     """Non-overlapping full-length segments [N, C, L] of the files of an audiocraft manifest, egs
-    folder or audio folder (see `load_entries`; tails shorter than a segment are dropped), in order."""
+    folder or audio folder (see `load_entries`; tails shorter than a segment are dropped, see
+    `audiocraft_mmd.data.audio_input`), in order."""
     from audiocraft.data.audio import audio_read
-    from ..metrics.independence import load_entries, prepare_audio
+    from ..data.audio_input import cut_segments, load_entries, prepare_audio
     length = int(round(segment_duration * sample_rate))
     segments: tp.List[torch.Tensor] = []
     for entry in load_entries(manifest):
@@ -52,8 +53,7 @@ def load_segments(manifest: tp.Union[str, Path], sample_rate: int, channels: int
         except Exception as exc:  # decoders raise anything on a corrupt file
             raise RuntimeError(f"cannot read evaluation audio {entry.path} (from {manifest}): {exc}") from exc
         wav = prepare_audio(entry, wav, file_rate, sample_rate, channels)  # checks it against the manifest
-        count = wav.shape[-1] // length
-        segments += list(wav[:, :count * length].reshape(channels, count, length).transpose(0, 1))
+        segments += cut_segments(wav, length, min_length=length)
         if max_segments is not None and len(segments) >= max_segments:
             break
     if not segments:
@@ -63,14 +63,14 @@ def load_segments(manifest: tp.Union[str, Path], sample_rate: int, channels: int
 
 def eval_mmd_losses(mmd_cfg: omegaconf.DictConfig, max_rows: int) -> tp.Dict[str, torch.nn.Module]:
     """The MMD estimators of the protocol, with the run's kernel settings."""
-    from ..solvers.compression_mmd import build_mmd_loss
+    from ..losses import MMDLoss
     losses = {}
     for delay in (True, False):
         for exclude in (False, True):
             name = 'mmd' + ('' if delay else '_parallel') + ('_unbiased' if exclude else '')
             cfg = omegaconf.OmegaConf.merge(mmd_cfg, {'delay': delay, 'exclude_shared': exclude,
                                                       'normalize': 'codebook', 'max_rows': max_rows})
-            losses[name] = build_mmd_loss(cfg)
+            losses[name] = MMDLoss.from_config(cfg)
     return losses
 
 
@@ -79,19 +79,19 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, segments: 
                    protocol: EvalProtocol) -> tp.Dict[str, float]:
     """All the protocol's numbers for `model` (a CompressionModel) on `segments` [N, C, L]."""
     from audiocraft.solvers import builders
-    from ..metrics import CodebookIndependence
-    from ..streams import rvq_streams
+    from ..losses import rvq_streams
+    from ..metrics import CodebookIndependence, measure
     model.eval()
     metric = CodebookIndependence(model.num_codebooks, model.cardinality, num_pairs=protocol.num_pairs,
                                   seed=protocol.seed, delay=True)
+    measure(model, segments.split(protocol.batch_size), metric)
     msspec, sisnr = builders.get_loss('msspec', cfg), builders.get_loss('sisnr', cfg)
     totals = {'msspec': 0., 'si_snr_db': 0.}
     streams = []
-    for batch in segments.split(protocol.batch_size):
+    for batch in segments.split(protocol.batch_size):  # reconstruction and MMD streams
         x, scale = model.preprocess(batch)
         emb = model.encoder(x)
         codes = model.quantizer.encode(emb)  # [B, K, T]
-        metric.update(codes)
         streams.append(rvq_streams(model.quantizer, emb, kind='quantized'))
         y = model.decode(codes, scale)[..., :batch.shape[-1]]
         totals['msspec'] += msspec(y, batch).item() * len(batch)

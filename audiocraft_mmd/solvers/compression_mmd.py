@@ -155,7 +155,7 @@ class CompressionMMDSolver(CompressionSolver):
         return metrics
 
     def evaluate_independence(self) -> tp.Dict[str, float]:
-        from ..metrics import CodebookIndependence
+        from ..metrics import CodebookIndependence, measure
         self.model.eval()
         metric = CodebookIndependence(num_codebooks=self.model.num_codebooks, cardinality=self.model.cardinality,
                                       num_pairs=self.cfg.metrics.independence.num_pairs,
@@ -166,13 +166,16 @@ class CompressionMMDSolver(CompressionSolver):
         loader = self.dataloaders['evaluate']
         lp = self.log_progress(f'{self.current_stage} independence', loader, total=len(loader),
                                updates=self.log_updates)
-        with torch.no_grad():
+
+        def batches() -> tp.Iterator[torch.Tensor]:
             for batch in lp:
                 x = batch.to(self.device)
-                codes, _ = self.model.encode(x)
-                metric.update(codes)
                 if len(pooled) < max(self.cfg.mmd.valid_batches, 1):
-                    pooled.append(x)
+                    pooled.append(x)  # the first batches also give the evaluate MMD
+                yield x
+
+        with torch.no_grad():
+            measure(self.model, batches(), metric)
             results['mmd'] = self.macro_batch_mmd(pooled, with_grad=False).item()
         results.update({key: float(value) for key, value in metric.compute().items()})
         # The metric's states are sum-reduced across ranks; the MMD is averaged like other metrics.

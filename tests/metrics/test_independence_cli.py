@@ -9,7 +9,8 @@ from omegaconf import OmegaConf
 import pytest
 import torch
 
-from audiocraft_mmd.metrics.independence import AudioMismatchError, load_entries, main
+from audiocraft_mmd.data.audio_input import AudioMismatchError, load_entries
+from audiocraft_mmd.metrics.independence_cli import main
 
 SAMPLE_RATE = 8000
 
@@ -122,3 +123,26 @@ def test_egs_folder_reads_its_manifest(tmp_path):
     entries = load_entries(tmp_path)
     assert entries == load_entries(manifest)
     assert len(entries) == 4 and all(e.sample_rate == SAMPLE_RATE for e in entries)
+
+
+def test_near_silent_and_truncated_inputs_are_warned_and_counted(tmp_path, exported_model, caplog):
+    """Silence is skipped (it would encode to constant codes), a file shorter than its manifest says is
+    used; both are warned about and listed instead of passing silently."""
+    manifest = make_dataset(tmp_path)
+    entries = [json.loads(line) for line in manifest.read_text().splitlines()]
+    hiss = 1e-5 * torch.randn(1, SAMPLE_RATE, generator=torch.Generator().manual_seed(2))
+    quiet = audio_write(tmp_path / 'quiet', hiss, SAMPLE_RATE, format='wav', strategy='clip')
+    entries.append({'path': str(quiet), 'duration': 1.0, 'sample_rate': SAMPLE_RATE})
+    entries[0]['duration'] = 2.0  # sig_0.wav holds 1.0 s
+    write_manifest(tmp_path, entries)
+    with caplog.at_level('WARNING', logger='audiocraft_mmd.metrics.independence_cli'):
+        report = main(['--model', str(exported_model), '--manifest', str(manifest), '--segment-duration', '0.5',
+                       '--no-progress', '--out', str(tmp_path / 'r.json')])
+    assert report['near_silent'] == 1 and report['near_silent_files'][0]['path'].endswith('quiet.wav')
+    assert 'silence' in report['near_silent_files'][0]['reason']
+    assert report['truncated'] == 1 and report['truncated_files'][0]['path'].endswith('sig_0.wav')
+    assert report['truncated_files'][0]['missing_seconds'] == pytest.approx(1.0, abs=1e-3)
+    # the quiet file adds no frame; the truncated one is used as it is
+    assert report['n_frames'] == 750 and report['n_files'] == 5 and report['n_files_used'] == 3
+    warned = ' '.join(record.getMessage() for record in caplog.records)
+    assert 'quiet.wav' in warned and 'sig_0.wav' in warned and 'shorter than its manifest' in warned

@@ -1,4 +1,6 @@
-"""Streaming (and distributed) codebook-independence metric.
+"""The codebook-independence (TC) metric: `CodebookIndependence`, a streaming (and distributed)
+torchmetrics metric, and `measure`, which encodes audio with a codec and feeds the metric (used by
+the solver's evaluate stage, the `independence_cli` command line and `make reproduce`).
 
 The metric accumulates an exact *sparse* histogram of the joint states ``(c_0, ..., c_{K-1})``
 of all codebooks, and derives every statistic from it at `compute` time: the pairwise
@@ -190,3 +192,37 @@ class CodebookIndependence(Metric):
         if self.delay:
             out['delay'] = info.independence_report(self.joint_states(delay=True), self.pairs)
         return out
+
+
+@torch.no_grad()
+def measure(model: torch.nn.Module, segments: tp.Iterable[torch.Tensor], metric: CodebookIndependence,
+            max_frames: tp.Optional[int] = None) -> int:
+    """Encode batches of audio with `model` and accumulate their codes into `metric`.
+
+    Args:
+        model: a compression model (`encode(x)` gives codes [B, K, T]).
+        segments: batches [B, C, L] of audio, each moved to the metric's device; the iteration
+            stops as soon as `max_frames` frames are in (so lazily read audio is not read further).
+        metric: the metric to update.
+        max_frames: stop after exactly this many frames: whole items first, then a prefix of one item.
+    Returns:
+        int: the number of frames accumulated.
+    """
+    n_frames = 0
+    for batch in segments:
+        codes, _ = model.encode(batch.to(metric.hist.device))
+        B, _, T = codes.shape
+        if T == 0:
+            continue
+        if max_frames is not None and n_frames + B * T > max_frames:
+            full, rest = divmod(max_frames - n_frames, T)
+            if full:
+                metric.update(codes[:full])
+            if rest:
+                metric.update(codes[full:full + 1, :, :rest])
+            return max_frames
+        metric.update(codes)
+        n_frames += B * T
+        if max_frames is not None and n_frames >= max_frames:
+            break
+    return n_frames
