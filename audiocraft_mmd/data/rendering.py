@@ -15,54 +15,44 @@ from .signal import MIN_PIECE_SECONDS, SAMPLE_RATE, normalize_loudness, silence_
 from .system_packages import FLUIDSYNTH, SOUNDFONT_SF2, SOUNDFONT_SF3, MissingDependencyError, check_requirement
 
 
-def _vlq(value: int) -> bytes:
-    """MIDI variable-length quantity."""
-    out = [value & 0x7F]
-    value >>= 7
-    while value:
-        out.append(0x80 | (value & 0x7F))
-        value >>= 7
-    return bytes(reversed(out))
-
-
 def write_midi(path: str, tracks: tp.Sequence[tp.Tuple[int, tp.Sequence[tp.Tuple[float, float, int, int]]]],
                bpm: float, ticks_per_quarter: int = 480) -> None:
-    """Write a format-1 Standard MIDI File: one track per part, constant tempo.
+    """Write a format-1 Standard MIDI File with mido: a tempo track, then one track per part.
 
-    We write MIDI ourselves rather than with music21's exporter so that program, channel, tempo and
-    transposition are fully controlled (music21 takes them from instrument objects of the score).
+    Not music21's exporter: program, channel, tempo and transposition are set here per piece
+    (music21 takes them from instrument objects of the score).
 
     Args:
         tracks: (GM program, notes) with notes as (start_ql, dur_ql, midi_pitch, velocity).
     """
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return kind + len(data).to_bytes(4, 'big') + data
+    import mido
 
-    def track_bytes(events: tp.List[tp.Tuple[int, int, bytes]]) -> bytes:
-        events.sort(key=lambda e: (e[0], e[1]))
-        data, last = b'', 0
-        for tick, _, msg in events:
-            data += _vlq(tick - last) + msg
-            last = tick
-        return chunk(b'MTrk', data + b'\x00\xff\x2f\x00')
-
-    usec = int(round(60_000_000 / bpm))
-    out = [track_bytes([(0, 0, b'\xff\x51\x03' + usec.to_bytes(3, 'big'))])]
+    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_quarter)
+    midi.tracks.append(_track([(0, 0, mido.MetaMessage('set_tempo', tempo=int(round(60_000_000 / bpm))))]))
     channels = [c for c in range(16) if c != 9]  # channel 10 is percussion in GM
     for i, (program, notes) in enumerate(tracks):
         ch = channels[i % len(channels)]
-        events = [(0, 0, bytes([0xC0 | ch, program])), (0, 0, bytes([0xB0 | ch, 7, 100]))]
-        for start, dur, midi, vel in notes:
+        events = [(0, 0, mido.Message('program_change', channel=ch, program=program)),
+                  (0, 0, mido.Message('control_change', channel=ch, control=7, value=100))]
+        for start, dur, pitch, vel in notes:
             on = int(round(start * ticks_per_quarter))
             off = max(on + 1, int(round((start + dur) * ticks_per_quarter)))
-            midi = min(127, max(0, midi))
+            pitch = min(127, max(0, pitch))
             # priority 1 = note-off before note-on at the same tick, so repeated notes re-attack.
-            events.append((on, 2, bytes([0x90 | ch, midi, min(127, max(1, vel))])))
-            events.append((off, 1, bytes([0x80 | ch, midi, 0])))
-        out.append(track_bytes(events))
-    header = chunk(b'MThd', (1).to_bytes(2, 'big') + len(out).to_bytes(2, 'big') + ticks_per_quarter.to_bytes(2, 'big'))
-    with open(path, 'wb') as f:
-        f.write(header + b''.join(out))
+            events.append((on, 2, mido.Message('note_on', channel=ch, note=pitch, velocity=min(127, max(1, vel)))))
+            events.append((off, 1, mido.Message('note_off', channel=ch, note=pitch, velocity=0)))
+        midi.tracks.append(_track(events))
+    midi.save(path)
+
+
+def _track(events: tp.List[tp.Tuple[int, int, tp.Any]]) -> tp.Any:
+    """A mido track of (absolute tick, priority, message) events, in time then priority order."""
+    import mido
+    track, last = mido.MidiTrack(), 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(msg.copy(time=tick - last))
+        last = tick
+    return track
 
 
 def render_midi(midi_path: str, soundfont: str, timeout: float = 300.0) -> np.ndarray:
