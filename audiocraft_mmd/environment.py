@@ -64,10 +64,12 @@ def xp_folder(ref: tp.Union[str, Path]) -> Path:
 
 
 def repo_relative(path: tp.Union[str, Path]) -> str:
-    """`path` relative to the repository when it lies inside it (for reports that get committed),
-    else as given."""
+    """An absolute `path` inside the repository, made relative to it (reports get committed, a machine's
+    absolute path does not belong there); anything else as given. Lexical: symlinks are not followed."""
+    if not Path(path).is_absolute():
+        return str(path)
     try:
-        return str(Path(path).resolve().relative_to(REPO_ROOT))
+        return str(Path(path).relative_to(REPO_ROOT))
     except ValueError:
         return str(path)
 

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 import typing as tp
 
+from ..environment import repo_relative
 from .plan import WEIGHTS, weight_label
 from .report import METRICS, Record
 
@@ -93,9 +94,18 @@ def plot_mutual_information(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def portable(meta: dict) -> dict:
+    """`meta` with the paths inside the repository made relative to it (manifest, XP folders, logs)."""
+    protocol = {**meta['protocol'], 'manifest': repo_relative(meta['protocol']['manifest'])}
+    statuses = [{**status, **{key: repo_relative(status[key]) for key in ('folder', 'log') if key in status}}
+                for status in meta.get('statuses', [])]
+    return {**meta, 'protocol': protocol, 'statuses': statuses}
+
+
 def write_report(out: Path, records: tp.Sequence[Record], summary: dict, claims: tp.Sequence[Record],
                  ablations: tp.Sequence[Record], meta: dict) -> tp.Dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
+    meta = portable(meta)
     paths = {'json': out / 'results.json', 'markdown': out / 'report.md',
              'fig2': out / 'fig2_weight_sweep.png', 'mi': out / 'mi_per_codebook.png'}
     data = {'meta': meta, 'runs': list(records), 'summary': summary, 'claims': list(claims),
