@@ -8,9 +8,17 @@ import sys
 import typing as tp
 
 from .environment import CHECKPOINT_NAME, HISTORY_NAME
+from .metrics.si_snr import si_snr_db
 
 KEYS = {'train': ('l1', 'msspec', 'mmd', 'mmd_weighted'), 'valid': ('msspec', 'sisnr', 'mmd'),
         'evaluate': ('sisnr', 'mmd', 'tc', 'tc_mm', 'tc_delay', 'tc_delay_mm', 'n_frames')}
+
+
+def _shown(key: str, value: float) -> str:
+    # audiocraft logs `sisnr` as the negative SI-SNR: show the SI-SNR itself, in dB.
+    if key == 'sisnr':
+        return f"si_snr={si_snr_db(value):.4g} dB"
+    return f"{key}={value:.4g}"
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
@@ -29,7 +37,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
     for stage, keys in KEYS.items():
         last = next((epoch[stage] for epoch in reversed(history) if stage in epoch), None)
         if last:
-            shown = ', '.join(f"{k}={last[k]:.4g}" for k in keys if k in last)
+            shown = ', '.join(_shown(k, last[k]) for k in keys if k in last)
             print(f"  last {stage}: {shown}")
     print(f"  load it: CompressionSolver.model_from_checkpoint('//sig/{xp.sig}')"
           " (from audiocraft_mmd.solvers.compression)")

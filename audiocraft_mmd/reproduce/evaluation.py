@@ -10,7 +10,7 @@ and parallel, averaged over `mmd_draws` shuffles of at most `mmd_rows` rows, bot
 and with the shared pairs excluded (the unbiased variant, 0 in expectation for independent
 codebooks). MSSpec and SI-SNR are the
 solver's own losses built from the run's config (`msspec`, `sisnr` blocks); SI-SNR is reported
-in dB, higher is better (audiocraft's `sisnr` metric is its negative).
+in dB, higher is better (audiocraft's `sisnr` metric is its negative, see `metrics.si_snr`).
 """
 import dataclasses
 import json
@@ -81,6 +81,7 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, segments: 
     from audiocraft.solvers import builders
     from ..losses import rvq_streams
     from ..metrics import CodebookIndependence, measure
+    from ..metrics.si_snr import si_snr_db
     model.eval()
     metric = CodebookIndependence(model.num_codebooks, model.cardinality, num_pairs=protocol.num_pairs,
                                   seed=protocol.seed, delay=True)
@@ -95,7 +96,7 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, segments: 
         streams.append(rvq_streams(model.quantizer, emb, kind='quantized'))
         y = model.decode(codes, scale)[..., :batch.shape[-1]]
         totals['msspec'] += msspec(y, batch).item() * len(batch)
-        totals['si_snr_db'] -= sisnr(y, batch).item() * len(batch)
+        totals['si_snr_db'] += si_snr_db(sisnr(y, batch).item()) * len(batch)
     results = {key: value / len(segments) for key, value in totals.items()}
     results.update({key: float(value) for key, value in metric.compute().items()})
     results.update(_mmd_values(torch.cat(streams), cfg.mmd, protocol))
