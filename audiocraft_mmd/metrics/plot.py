@@ -32,7 +32,7 @@ def _heatmap(ax, matrix: tp.List[tp.List[float]], title: str, fig: Figure, vmax:
 
 
 def plot_independence(report: tp.Dict[str, tp.Any], path: tp.Union[str, Path]) -> Path:
-    """Draw a report of `audiocraft_mmd.metrics.independence` (or `CodebookIndependence.report()`).
+    """Draw a report of `audiocraft_mmd.metrics.independence_cli` (or `CodebookIndependence.report()`).
 
     Args:
         report (dict): with a ``plain`` entry (and optionally ``delay``) holding ``mi``, ``mi_mm``,
