@@ -38,7 +38,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
     from .evaluation import evaluate_checkpoint, load_segments
-    from .report import with_derived
+    from .claims import with_derived
     from .runner import saved_config
     records = []
     segments = None  # the same audio for every run: loaded once, at the first run's sample rate
@@ -65,7 +65,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     from ..warning_filters import install_filters
     install_filters()
     from .evaluation import EvalProtocol
-    from .report import ablation_rows, paper_claims, summarize
+    from .claims import ablation_rows, paper_claims, summarize
     from .runner import train_all, xp_of
     from .writers import write_report
 

@@ -5,7 +5,7 @@ import typing as tp
 
 from ..environment import repo_relative
 from .plan import WEIGHTS, weight_label
-from .report import METRICS, Record
+from .claims import METRICS, Record
 
 TABLE_METRICS = ('mmd', 'mmd_unbiased', 'tc', 'tc_delay', 'code_entropy', 'msspec', 'si_snr_db')
 

@@ -334,3 +334,19 @@ def test_errors():
         mmd2_unbiased(torch.randn(1, 4), torch.randn(1, 4))
     with pytest.raises(ValueError, match=r'x \(5, 4\) and y \(5, 3\)'):
         mmd2_unbiased(torch.randn(5, 4), torch.randn(5, 3))
+
+
+@pytest.mark.parametrize('kernel', ['gaussian', 'squared_inverse', 'linear', 'quadratic'])
+def test_from_config_is_the_explicit_loss(kernel):
+    """`MMDLoss.from_config` reads each kernel's own keys (`config_keys`) and the loss keys of the block."""
+    import omegaconf
+    from audiocraft_mmd.environment import CONFIG_DIR
+    block = omegaconf.OmegaConf.load(CONFIG_DIR / 'solver' / 'compression' / 'default.yaml').mmd
+    cfg = omegaconf.OmegaConf.merge(block, {'kernel': kernel, 'normalize': 'codebook', 'max_rows': 40})
+    kwargs = {'gaussian': {'sigmas': tuple(float(s) for s in cfg.sigmas)},
+              'squared_inverse': {'sigma': float(cfg.sigma)}}.get(kernel, {})
+    explicit = MMDLoss(kernel, kernel_kwargs=kwargs, delay=cfg.delay, normalize='codebook', max_rows=40,
+                       block_size=cfg.block_size, exclude_shared=cfg.exclude_shared)
+    streams = dependent_streams(4)
+    got = MMDLoss.from_config(cfg)(streams, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(got, explicit(streams, generator=torch.Generator().manual_seed(1)))

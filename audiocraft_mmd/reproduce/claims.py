@@ -1,4 +1,4 @@
-"""Aggregate the evaluated runs over seeds, test the paper's claims, and write the report.
+"""Aggregate the evaluated runs over seeds and test the paper's claims (`writers` writes the report).
 
 Each claim is a signed difference between two settings' seed means. Its confidence is the
 difference over its standard error, sqrt(s_a^2 / n_a + s_b^2 / n_b) (Welch): "held" when the
