@@ -31,9 +31,6 @@ EXCLUDED_FILES = re.compile(r'^test.*\.abc$')  # essenFolksong/test*.abc are par
 SCORE_EXTS = {'.mxl', '.xml', '.musicxml', '.krn', '.abc'}  # .rntxt are harmonic analyses, not scores
 
 PITCH_NAMES = ['C', 'C#', 'D', 'Eb', 'E', 'F', 'F#', 'G', 'Ab', 'A', 'Bb', 'B']
-# Krumhansl-Kessler key profiles.
-MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 
 
 def _abc_tune_numbers(path: str) -> tp.List[int]:
@@ -162,19 +159,22 @@ def _bar_starts(score: tp.Any) -> tp.List[float]:
 
 
 def estimate_key(notes: tp.Sequence[tp.Tuple[float, float, int, tp.Any]]) -> tp.Optional[str]:
-    """Krumhansl-Schmuckler key estimate from a duration-weighted pitch-class histogram."""
-    hist = np.zeros(12)
-    for _, dur, midi, _ in notes:
-        hist[midi % 12] += dur
-    if hist.sum() == 0:
+    """Krumhansl-Kessler key of (start, duration, midi pitch, velocity) notes, named like 'Eb major'.
+
+    music21's `analysis.discrete.KrumhanslKessler` (duration-weighted pitch classes against the
+    Krumhansl-Kessler profiles) replaced our own implementation of the same method: both gave the same
+    key on the first 200 scores of the seed-0 order, at ~50 ms per piece (next to seconds of synthesis).
+    """
+    from music21 import analysis, note, stream
+    if sum(dur for _, dur, _, _ in notes) <= 0:
         return None
-    best, name = -2.0, None
-    for tonic in range(12):
-        for mode, profile in (('major', MAJOR_PROFILE), ('minor', MINOR_PROFILE)):
-            r = float(np.corrcoef(hist, np.roll(profile, tonic))[0, 1])
-            if r > best:
-                best, name = r, f'{PITCH_NAMES[tonic]} {mode}'
-    return name
+    melody = stream.Stream()
+    for start, dur, midi, _ in notes:
+        n = note.Note(midi)
+        n.quarterLength = dur
+        melody.insert(start, n)
+    key = analysis.discrete.KrumhanslKessler().getSolution(melody)
+    return f'{PITCH_NAMES[key.tonic.pitchClass]} {key.mode}'
 
 
 def parse_score(job: ScoreJob) -> tp.Any:
