@@ -23,7 +23,8 @@ this solver adds:
 - **Valid/evaluate.** The valid stage pools `mmd.valid_batches` batches into one no-grad MMD
   estimate (so valid curves exist even at weight 0); the evaluate stage adds the codebook
   independence metrics (`tc`, `tc_delay`, per-codebook MI) and the MMD on the evaluate set.
-- With `losses.mmd = 0` the training step is exactly audiocraft's (same RNG use, same updates).
+- With `losses.mmd = 0` and `codec_training` at audiocraft's behaviour (`init=default`,
+  `dead_codes=audiocraft`) the training step is exactly audiocraft's (same RNG use, same updates).
 """
 import typing as tp
 
@@ -35,7 +36,7 @@ from torch.utils.checkpoint import checkpoint
 from ..config_validation import ConfigError, is_int, require
 from ..losses import MMDLoss
 from ..losses.streams import rvq_streams
-from .compression import CompressionSolver
+from .compression import CompressionSolver, validate_config as validate_compression_config
 
 # Keys of the `mmd` block that this solver owns (the loss owns `MMDLoss.CONFIG_KEYS`).
 SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder')
@@ -43,6 +44,7 @@ SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder')
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
     """Validate `losses.mmd` and the `mmd` block: the solver's keys here, the loss keys by `MMDLoss`."""
+    validate_compression_config(cfg)
     if 'mmd' not in cfg or 'mmd' not in cfg.get('losses', {}):
         raise ConfigError("The compression_mmd solver needs `losses.mmd` and an `mmd` block "
                           "(see config/solver/compression/default.yaml)")
