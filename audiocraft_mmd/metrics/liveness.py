@@ -21,11 +21,12 @@ import torchaudio
 
 logger = logging.getLogger(__name__)
 
-# Thresholds of `looks_collapsed`: generous, so that a young but live codec never triggers them.
-# A live codec's output follows its input (log-mel corr of a constant sound vs music is ~0.3-0.6 on
-# our data, hence 0.6); collapsed ones measured 0.83-1.00 output/output correlation.
-COLLAPSE_LOGMEL_CORR = 0.6
-COLLAPSE_CROSS_CORR = 0.8
+# Thresholds of `looks_collapsed`, from CPU codecs on our music (docs/codec_collapse.md): collapsed ones
+# measured output/output correlation 0.82-1.00 and SI-SNR -42 to -57 dB; live ones from step 100 on
+# 0.03-0.10 and -10 to -2 dB. The log-mel correlation does not separate them early (a constant sound
+# scores 0.66-0.70 against music, a young live codec 0.67-0.76), so it is reported but not a criterion.
+COLLAPSE_CROSS_CORR = 0.5
+COLLAPSE_SISNR_DB = -20.
 
 
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -131,8 +132,8 @@ class Liveness:
 def looks_collapsed(metrics: tp.Mapping[str, float]) -> tp.Optional[str]:
     """A sentence saying why `metrics` (from `Liveness.compute`) look like a collapsed codec, else None."""
     reasons = []
-    if metrics.get('logmel_corr', 1.) < COLLAPSE_LOGMEL_CORR:
-        reasons.append(f"log-mel correlation with the input {metrics['logmel_corr']:.2f} < {COLLAPSE_LOGMEL_CORR}")
+    if metrics.get('sisnr_db', 0.) < COLLAPSE_SISNR_DB:
+        reasons.append(f"SI-SNR {metrics['sisnr_db']:.1f} dB < {COLLAPSE_SISNR_DB:g} dB")
     if metrics.get('cross_corr', 0.) > COLLAPSE_CROSS_CORR:
         reasons.append(f"outputs of different inputs correlate at {metrics['cross_corr']:.2f} > {COLLAPSE_CROSS_CORR}")
     perplexities = [v for k, v in metrics.items() if k.startswith('perplexity_')]
