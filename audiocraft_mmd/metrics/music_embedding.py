@@ -115,12 +115,12 @@ class MusicnnEmbedder:
 
     Args:
         model (str): checkpoint name in the `musicnn` wheel.
-        batch_size (int): patches per network call.
+        batch_size (int): patches per network call (8 was fastest on one CPU core, benchmarks/bench_musicnn.py).
         hop_seconds (float): time between patch starts; 3.0 (one patch length, rounded to 187 frames)
             gives musicnn's non-overlapping patches, smaller values overlapping ones.
         device (str or torch.device): where the network runs.
     """
-    def __init__(self, model: str = 'MSD_musicnn', batch_size: int = 32, hop_seconds: float = 3.0,
+    def __init__(self, model: str = 'MSD_musicnn', batch_size: int = 8, hop_seconds: float = 3.0,
                  device: tp.Union[str, torch.device] = 'cpu'):
         self.model = model
         self.hop = min(N_FRAMES, max(1, round(hop_seconds * SAMPLE_RATE / HOP)))
