@@ -7,6 +7,7 @@ import omegaconf
 from audiocraft.solvers import compression
 
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin
+from ..metrics import music_quality
 
 
 @contextlib.contextmanager
@@ -32,14 +33,19 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
     `audiocraft.train`, which cannot load without audiocraft's source config tree).
 
     It accepts our configs' `losses.mmd` key when it is 0 (the independence loss is the
-    `compression_mmd` solver's job).
+    `compression_mmd` solver's job). With `metrics.fad.use` the evaluate stage adds `fad_musicnn`,
+    reconstructions vs originals (`audiocraft_mmd.metrics.music_quality`).
     """
     def __init__(self, cfg: omegaconf.DictConfig):
         if type(self) is CompressionSolver and cfg.losses.get('mmd', 0):
             raise ValueError(f"losses.mmd={cfg.losses.mmd} but solver=compression ignores the independence loss; "
                              "use solver=compression_mmd")
+        music_quality.check_music_metrics(cfg, generation=False)
         with _without_key(cfg.losses, 'mmd'):
             super().__init__(cfg)
+
+    def evaluate(self):
+        return {**super().evaluate(), **music_quality.evaluate_reconstruction_fad(self)}
 
     @staticmethod
     def model_from_checkpoint(checkpoint_path: tp.Any, device: tp.Any = 'cpu'):
