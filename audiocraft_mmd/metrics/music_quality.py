@@ -66,7 +66,7 @@ def check_music_metrics(cfg: omegaconf.DictConfig, generation: bool) -> None:
             duration = cfg.dataset.get('evaluate', {}).get('segment_duration') or cfg.dataset.segment_duration
             if duration is not None and duration < MIN_DURATION:
                 raise ValueError(f"metrics.{name}.use=true: evaluate segments of {duration} s are shorter than one "
-                                 f"musicnn patch ({MIN_DURATION:.3f} s); set dataset.evaluate.segment_duration")
+                                 f"musicnn patch ({MIN_DURATION:.3f} s); set +dataset.evaluate.segment_duration=3")
 
 
 def evaluate_generation_metrics(solver: tp.Any) -> tp.Dict[str, float]:

@@ -51,3 +51,21 @@ def test_reconstruction_fad_runs_through_the_codec(music_dataset, dora_dir, monk
 def test_generation_metrics_are_off_by_default():
     cfg = main.get_xp(LM).cfg
     assert music_quality.evaluate_generation_metrics(type('Solver', (), {'cfg': cfg})()) == {}
+
+
+@pytest.mark.slow  # ~35 s of CPU generation on 2 busy cores
+def test_lm_evaluate_logs_musicnn_kld(debug_codec_sig, session_dora_dir, music_dataset, monkeypatch, caplog):
+    """An (untrained) debug LM's evaluate stage with the metrics on: generation, KL and FAD's rank warning."""
+    monkeypatch.setattr(main.dora, 'dir', session_dora_dir / 'metrics_lm')
+    monkeypatch.setenv('AUDIOCRAFT_MMD_DORA_DIR', str(session_dora_dir))  # where //sig/ of the codec resolves
+    xp = main.get_xp(['solver=musicgen/debug', 'device=cpu', f'compression_model_checkpoint=//sig/{debug_codec_sig}',
+                      *datasource_overrides(music_dataset), '+dataset.evaluate.segment_duration=3',
+                      'dataset.evaluate.num_samples=2', 'dataset.evaluate.batch_size=2',
+                      'metrics.fad.use=true', 'metrics.kld.use=true'])
+    with xp.enter():
+        solver = get_solver(xp.cfg)
+        with caplog.at_level(logging.WARNING, logger=music_quality.__name__):
+            metrics = solver.run_stage('evaluate', music_quality.evaluate_generation_metrics, solver)
+    assert metrics['kld_musicnn'] == metrics['kld_pq_musicnn'] and metrics['kld_musicnn'] > 0, metrics
+    assert metrics['kld_both_musicnn'] == pytest.approx(metrics['kld_pq_musicnn'] + metrics['kld_qp_musicnn'])
+    assert 'fad_musicnn' not in metrics and 'reference set has 2 embeddings' in caplog.text
