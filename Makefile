@@ -26,6 +26,9 @@ $(STAMP): setup.cfg pyproject.toml Makefile scripts/system_deps.sh
 	# audiocraft's published pins (torch 2.1, numpy<2, old xformers) cannot hold next to torch 2.11:
 	# install it without them; setup.cfg declares the runtime dependencies it really imports.
 	$(VPY) -m pip install -q --no-deps audiocraft==1.3.0
+	# musicnn's wheel ships the pretrained checkpoints our offline FAD/KL read (audiocraft_mmd.metrics.musicnn);
+	# its metadata pins numpy<1.17 and its own code needs TensorFlow, neither used here: install without them.
+	$(VPY) -m pip install -q --no-deps musicnn==0.1.0
 	$(VPY) -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
@@ -49,6 +52,7 @@ bench: install
 	$(VPY) benchmarks/bench_mmd.py
 	$(VPY) benchmarks/bench_independence.py
 	$(VPY) benchmarks/bench_step.py
+	$(VPY) benchmarks/bench_musicnn.py
 
 reproduce: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.reproduce

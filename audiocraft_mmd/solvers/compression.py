@@ -10,6 +10,7 @@ from audiocraft.solvers import compression
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin, resolve_checkpoint
 from ..config_validation import is_int, require
 from ..environment import SIG_PREFIX
+from ..metrics import music_quality
 from ..metrics.liveness import Liveness, looks_collapsed
 from ..models import codec_training
 
@@ -52,11 +53,14 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
     - liveness metrics (`metrics/liveness.py`: SI-SNR in dB, log-mel correlation, output/output
       correlation, code perplexity) in the valid stage (`liveness.valid_batches` batches) and the
       evaluate stage (all batches), and a warning when the codec looks collapsed.
+    - with `metrics.fad.use`, `fad_musicnn` of reconstructions vs originals in the evaluate stage
+      (`audiocraft_mmd.metrics.music_quality`).
     """
     def __init__(self, cfg: omegaconf.DictConfig):
         if type(self) is CompressionSolver and cfg.losses.get('mmd', 0):
             raise ValueError(f"losses.mmd={cfg.losses.mmd} but solver=compression ignores the independence loss; "
                              "use solver=compression_mmd")
+        music_quality.check_music_metrics(cfg, generation=False)
         with _without_key(cfg.losses, 'mmd'):
             super().__init__(cfg)
 
@@ -90,6 +94,7 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
     def evaluate(self):
         metrics = super().evaluate()
         metrics.update(self.measure_liveness('evaluate'))
+        metrics.update(music_quality.evaluate_reconstruction_fad(self))
         return metrics
 
     def measure_liveness(self, split: str, max_batches: tp.Optional[int] = None) -> tp.Dict[str, float]:
