@@ -51,11 +51,12 @@ class EvalProtocol:
 @dataclasses.dataclass
 class EvalAudio:
     """The evaluation audio at one sample rate: whole files [C, T] and shuffled segments [N, C, L];
-    the reference FAD embeddings are computed once, at the first evaluation that needs them."""
+    the musicnn embedder and the reference FAD embeddings are made once, at the first evaluation that needs them."""
     files: tp.List[torch.Tensor]
     segments: torch.Tensor
     sample_rate: int
     reference_embeddings: tp.Optional[torch.Tensor] = None
+    embedder: tp.Optional[tp.Callable[..., tp.Any]] = None
 
 
 def load_audio(protocol: EvalProtocol, sample_rate: int, channels: int) -> EvalAudio:
@@ -165,8 +166,10 @@ def reconstruction_fad(model: torch.nn.Module, audio: EvalAudio, protocol: EvalP
     from ..metrics.fad import FrechetAudioDistanceMetric
     from ..metrics.musicnn import EMBEDDING_DIM
     if embedder is None:
-        from ..metrics.music_embedding import MusicnnEmbedder
-        embedder = MusicnnEmbedder(hop_seconds=protocol.fad_hop)
+        if audio.embedder is None:
+            from ..metrics.music_embedding import MusicnnEmbedder
+            audio.embedder = MusicnnEmbedder(hop_seconds=protocol.fad_hop)
+        embedder = audio.embedder
 
     def embed(wavs: tp.Iterable[torch.Tensor], which: str) -> torch.Tensor:
         out = [embedder(w, audio.sample_rate, name=f'{which} {i}', allow_silence=True).embeddings
