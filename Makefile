@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DATA_STAMP := dataset/mmd_music/summary.json
 DEMO_ARGS := solver=compression/encodec_mmd_debug device=cpu
 
-.PHONY: install system-deps data demo test test-slow bench reproduce lint clean
+.PHONY: install system-deps data demo test test-slow bench reproduce reproduce-quick lint clean
 
 install: $(STAMP)
 
@@ -56,6 +56,9 @@ bench: install
 
 reproduce: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.reproduce
+
+reproduce-quick: install $(DATA_STAMP)
+	$(VPY) -m audiocraft_mmd.reproduce --quick
 
 lint: install
 	$(VENV)/bin/flake8 audiocraft_mmd tests grids benchmarks
