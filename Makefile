@@ -9,7 +9,7 @@ DATA_STAMP := dataset/mmd_music/summary.json
 # The CPU recipe, shortened to 5 x 60 updates (~6 min on one core): long enough to be a live codec.
 DEMO_ARGS := solver=compression/encodec_mmd_cpu device=cpu optim.epochs=5 evaluate.every=5
 
-.PHONY: install system-deps data demo test test-slow bench reproduce lint clean
+.PHONY: install system-deps data demo test test-slow bench reproduce reproduce-quick lint clean
 
 install: $(STAMP)
 
@@ -57,6 +57,9 @@ bench: install
 
 reproduce: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.reproduce
+
+reproduce-quick: install $(DATA_STAMP)
+	$(VPY) -m audiocraft_mmd.reproduce --quick
 
 lint: install
 	$(VENV)/bin/flake8 audiocraft_mmd tests grids benchmarks

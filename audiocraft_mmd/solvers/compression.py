@@ -7,9 +7,8 @@ import omegaconf
 import torch
 from audiocraft.solvers import compression
 
-from ..compat.checkpoints import WeightsOnlyCheckpointMixin, resolve_checkpoint
+from ..compat.checkpoints import WeightsOnlyCheckpointMixin, load_state, resolve_checkpoint
 from ..config_validation import is_int, require
-from ..environment import SIG_PREFIX
 from ..metrics import music_quality
 from ..metrics.liveness import Liveness, looks_collapsed
 from ..models import codec_training
@@ -70,19 +69,36 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
         for action in codec_training.apply_codec_training(self.model, self.cfg.get('codec_training')):
             self.logger.info("codec_training: %s", action)
 
+    # audiocraft's `continue_from` path resolver (`audiocraft.utils.checkpoint.resolve_checkpoint_path`)
+    # starts with `from audiocraft import train`, which builds audiocraft's own hydra main: inside a `dora run`
+    # of ours, hydra is already initialized and the import raises ("GlobalHydra is already initialized"),
+    # for a sig and a path alike. Its `//pretrained/NAME` branch does not resolve anything: it asks
+    # `load_from_pretrained(NAME)` for the state, then keeps only the best state exactly as for another XP's
+    # checkpoint. So a `continue_from` is resolved here and handed to audiocraft through that branch.
+    _CONTINUE = '//pretrained/continue_from:'
+
     def load_checkpoints(self, load_best: bool = False, ignore_state_keys: tp.List[str] = []) -> tp.Optional[dict]:
-        """audiocraft's, with `continue_from=//sig/SIG` resolved in our Dora folder (audiocraft's resolver
-        imports `audiocraft.train`, which fails without audiocraft's source config tree)."""
+        """audiocraft's, with `continue_from` (`//sig/SIG`, an XP folder or a checkpoint file) resolved in our
+        Dora folder and loaded with our checkpoint policy (see `_CONTINUE`); audiocraft then keeps only the
+        model's best state (fresh optimizer, epoch 1). A run that has its own checkpoint resumes from it."""
         ref = self.cfg.get('continue_from')
-        if not (isinstance(ref, str) and ref.startswith(SIG_PREFIX)):
+        if not (isinstance(ref, str) and ref) or ref.startswith('//pretrained/') or \
+                self.checkpoint_path(use_fsdp=False).exists():
             return super().load_checkpoints(load_best, ignore_state_keys)
         with omegaconf.open_dict(self.cfg):
-            self.cfg.continue_from = str(resolve_checkpoint(ref))
+            self.cfg.continue_from = self._CONTINUE + str(resolve_checkpoint(ref))
         try:
             return super().load_checkpoints(load_best, ignore_state_keys)
         finally:
             with omegaconf.open_dict(self.cfg):
                 self.cfg.continue_from = ref
+
+    def load_from_pretrained(self, name: str) -> dict:
+        if name.startswith(self._CONTINUE[len('//pretrained/'):]):
+            path = name.split(':', 1)[1]
+            self.logger.info("Continuing from provided checkpoint: %s", path)
+            return load_state(path)
+        return super().load_from_pretrained(name)
 
     def valid(self):
         metrics = super().valid()
