@@ -61,7 +61,7 @@ def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
     audio = None  # the same audio for every run: loaded once, FAD reference embeddings computed once
     for run, status in zip(runs, statuses):
         folder = Path(status['folder']) if status.get('folder') else None
-        if status['status'] == 'failed' or folder is None or not (folder / CHECKPOINT_NAME).exists():
+        if status['status'] not in ('done', 'trained') or folder is None or not (folder / CHECKPOINT_NAME).exists():
             continue
         if audio is None:
             from ..compat.checkpoints import checkpoint_config, load_state

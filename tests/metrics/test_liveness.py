@@ -12,8 +12,8 @@ def music_like(batch: int = 6, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     t = torch.arange(SR // 2) / SR
     freqs = torch.rand(batch, 3, 1, generator=g) * 1500 + 100
-    return 0.1 * torch.sin(2 * math.pi * freqs * t).sum(1, keepdim=True) + 0.01 * torch.randn(batch, 1, len(t),
-                                                                                                  generator=g)
+    noise = 0.01 * torch.randn(batch, 1, len(t), generator=g)
+    return 0.1 * torch.sin(2 * math.pi * freqs * t).sum(1, keepdim=True) + noise
 
 
 def test_sisnr_db_sign_and_scale_invariance():
