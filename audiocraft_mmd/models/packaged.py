@@ -82,7 +82,8 @@ def write_package(name: str, lm: str, codec: tp.Optional[str] = None, root: tp.O
     if size > MAX_PACKAGE_BYTES:
         for f in (LM_FILE, CODEC_FILE):
             (folder / f).unlink()
-        raise ValueError(f"package {name!r} would hold {size / 2 ** 20:.1f} MiB > {MAX_PACKAGE_BYTES / 2 ** 20:.0f} MiB")
+        raise ValueError(f"package {name!r} would hold {size / 2 ** 20:.1f} MiB > "
+                         f"{MAX_PACKAGE_BYTES / 2 ** 20:.0f} MiB")
     info = {'name': name, 'lm': str(lm), 'codec': str(codec), 'lm_dtype': lm_dtype, 'bytes': size,
             'lm_parameters': sum(v.numel() for v in lm_pkg['best_state'].values()),
             'sha256': {f: _sha256(folder / f) for f in (LM_FILE, CODEC_FILE)}}

@@ -16,7 +16,7 @@ from ..reproduce.claims import compare, summarize
 from .plan import CODECS
 
 Record = tp.Dict[str, tp.Any]
-FORWARD_RATIO_FRACTION = 0.9  # "about K x the forward passes": more than 0.9 K (flatten: (K T + 1) / (T + K - 1))
+FORWARD_RATIO_FRACTION = 0.9  # "about K x the forward passes": more than 0.9 K (flatten / delay: K T / (T + K - 1))
 MIN_TIME_RATIO = 3.0  # "takes >= 3x the time"
 
 
