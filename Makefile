@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DATA_STAMP := dataset/mmd_music/summary.json
 DEMO_ARGS := solver=compression/encodec_mmd_debug device=cpu
 
-.PHONY: install system-deps data demo test test-slow bench reproduce lint clean
+.PHONY: install system-deps data demo test test-slow bench reproduce reproduce-lm lint clean
 
 install: $(STAMP)
 
@@ -56,6 +56,11 @@ bench: install
 
 reproduce: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.reproduce
+
+# LM study (delay vs flatten LMs on the codecs of `make reproduce`, read from its results.json; missing
+# codecs are trained by it). REPRODUCE_LM_ARGS=--quick for the ~30 min version.
+reproduce-lm: install $(DATA_STAMP)
+	$(VPY) -m audiocraft_mmd.reproduce_lm --codec-results reports/reproduce/results.json $(REPRODUCE_LM_ARGS)
 
 lint: install
 	$(VENV)/bin/flake8 audiocraft_mmd tests grids benchmarks

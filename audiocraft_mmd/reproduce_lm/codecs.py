@@ -72,8 +72,10 @@ def resolve_codecs(codecs: tp.Sequence[str], seeds: tp.Sequence[int], explicit: 
                    train_args: tp.Sequence[str] = ()) -> CodecSigs:
     """{(codec, seed): sig} for every codec and seed (see the module docstring); raises if some stay missing."""
     sigs: CodecSigs = {}
-    if results is not None:
+    if results is not None and Path(results).exists():
         sigs.update(sigs_from_results(results))
+    elif results is not None:
+        logger.warning("no codec reproduction results at %s", results)
     sigs.update(parse_codec_args(explicit, seeds))
     if missing_codecs(sigs, codecs, seeds) and train_dir is not None:
         trained = sigs_from_results(train_codecs(seeds, train_dir, train_args))

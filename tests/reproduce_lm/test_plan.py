@@ -18,8 +18,8 @@ def test_full_plan_is_codec_x_pattern_x_seed_with_paired_codecs():
         assert argv[:3] == ['solver=musicgen/musicgen_mmd_cpu', 'device=cpu', 'x=1'] and argv[-1] == f'seed={run.seed}'
     delay, flatten = (r for r in runs if r.codec == 'mmd' and r.seed == 1)
     # same architecture and updates: the two argvs differ by the pattern only
-    assert set(delay.argv()) ^ set(flatten.argv()) == {'codebooks_pattern.modeling=delay',
-                                                        'codebooks_pattern.modeling=unroll'}
+    differences = set(delay.argv()) ^ set(flatten.argv())
+    assert differences == {'codebooks_pattern.modeling=delay', 'codebooks_pattern.modeling=unroll'}
 
 
 def test_quick_plan_and_errors():
