@@ -9,7 +9,7 @@ DATA_STAMP := dataset/mmd_music/summary.json
 # The CPU recipe, shortened to 5 x 60 updates (~6 min on one core): long enough to be a live codec.
 DEMO_ARGS := solver=compression/encodec_mmd_cpu device=cpu optim.epochs=5 evaluate.every=5
 
-.PHONY: install system-deps data demo test test-slow bench reproduce reproduce-quick lint clean
+.PHONY: install system-deps data demo test test-slow bench reproduce reproduce-quick reproduce-lm lint clean
 
 install: $(STAMP)
 
@@ -60,6 +60,11 @@ reproduce: install $(DATA_STAMP)
 
 reproduce-quick: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.reproduce --quick
+
+# LM study (delay vs flatten LMs on the codecs of `make reproduce`, read from its results.json; missing
+# codecs are trained by it). REPRODUCE_LM_ARGS=--quick for the ~30 min version.
+reproduce-lm: install $(DATA_STAMP)
+	$(VPY) -m audiocraft_mmd.reproduce_lm --codec-results reports/reproduce/results.json $(REPRODUCE_LM_ARGS)
 
 lint: install
 	$(VENV)/bin/flake8 audiocraft_mmd tests grids benchmarks
