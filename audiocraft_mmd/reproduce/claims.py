@@ -80,8 +80,8 @@ def compare(summary: dict, a: str, b: str, metric: str, expect: str, paired: boo
     if a not in summary or b not in summary or metric not in summary[a] or metric not in summary[b]:
         return None
     sa, sb = summary[a][metric], summary[b][metric]
-    va, vb = paired_values(sa, sb)
-    paired = paired and len(va) >= 2
+    va, vb = paired_values(sa, sb) if paired else ([], [])
+    paired = len(va) >= 2
     if paired:
         diff, std = mean_std([x - y for x, y in zip(va, vb)])
         se, n, mean_a, mean_b = std / math.sqrt(len(va)), len(va), sum(va) / len(va), sum(vb) / len(vb)

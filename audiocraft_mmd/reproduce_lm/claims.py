@@ -4,8 +4,8 @@ Records (one per seed each): an LM's metrics under `<codec>:<pattern>`; per code
 delay-vs-flatten pair under `<codec>:pair` (factorization gap, forward-pass and time ratios) and
 the codec's references under `<codec>:codec` (unigram entropy, reconstruction FAD/KL); the real-data
 floor under `real:floor`. Means, standard deviations and verdicts come from
-`audiocraft_mmd.reproduce.claims` (`summarize`, `compare`: Welch SE, 2-SE rule), so both reports
-use one formula. A claim against a constant ("flatten takes >= 3x the time") compares with a
+`audiocraft_mmd.reproduce.claims` (`summarize`, `compare` with `paired=False`: Welch SE, 2-SE rule,
+since LMs of different codecs share no trunk), so both reports use one formula. A claim against a constant ("flatten takes >= 3x the time") compares with a
 constant entry: its values are the constant once per seed of the other side, so its SE is 0 and
 the SE is the other side's alone.
 """
@@ -56,7 +56,7 @@ def _against_constant(summary: dict, key: str, metric: str, value: float, expect
     entry = dict(summary[key])
     entry['value'] = entry[metric]
     extended = {**summary, key: entry, 'constant': constant_entry(value, max(entry['n'], 2))}
-    result = compare(extended, key, 'constant', 'value', expect)
+    result = compare(extended, key, 'constant', 'value', expect, paired=False)
     return None if result is None else {**result, 'metric': metric, 'b': f'{value:g}'}
 
 
@@ -73,15 +73,15 @@ def lm_claims(summary: dict) -> tp.List[Record]:
             claims.append({'claim': claim, **result})
 
     add('the factorization gap is smaller on MMD tokens than on baseline tokens',
-        compare(summary, 'mmd:pair', 'baseline:pair', 'gap_nats_per_frame', '<'))
+        compare(summary, 'mmd:pair', 'baseline:pair', 'gap_nats_per_frame', '<', paired=False))
     add('delay-LM FAD on MMD tokens <= on baseline tokens',
-        compare(summary, 'mmd:delay', 'baseline:delay', 'fad', '<'))
+        compare(summary, 'mmd:delay', 'baseline:delay', 'fad', '<', paired=False))
     add('delay-LM tag KL on MMD tokens <= on baseline tokens',
-        compare(summary, 'mmd:delay', 'baseline:delay', 'kld', '<'))
+        compare(summary, 'mmd:delay', 'baseline:delay', 'kld', '<', paired=False))
     add('on MMD tokens, delay FAD is within noise of flatten FAD',
-        compare(summary, 'mmd:delay', 'mmd:flatten', 'fad', '='))
+        compare(summary, 'mmd:delay', 'mmd:flatten', 'fad', '=', paired=False))
     add('on baseline tokens, delay FAD is within noise of flatten FAD',
-        compare(summary, 'baseline:delay', 'baseline:flatten', 'fad', '='))
+        compare(summary, 'baseline:delay', 'baseline:flatten', 'fad', '=', paired=False))
     for codec in CODECS:
         add(f'{codec}: flatten makes about K x the forward passes per frame (> {FORWARD_RATIO_FRACTION:g} K)',
             _against_constant(summary, f'{codec}:pair', 'forward_ratio', FORWARD_RATIO_FRACTION * num_codebooks, '>'))
@@ -99,7 +99,7 @@ def _learns(summary: dict, codec: str) -> tp.Optional[Record]:
         return None
     extended = {'lm': {'n': lm['n'], 'x': lm['ce_per_frame']},
                 'unigram': {'n': ref['n'], 'x': ref['unigram_per_frame']}}
-    result = compare(extended, 'lm', 'unigram', 'x', '<')
+    result = compare(extended, 'lm', 'unigram', 'x', '<', paired=False)
     if result is None:
         return None
     return {**result, 'a': f'{codec}:delay', 'b': f'{codec}:codec', 'metric': 'ce vs unigram'}
