@@ -5,9 +5,9 @@ delay-vs-flatten pair under `<codec>:pair` (factorization gap, forward-pass and 
 the codec's references under `<codec>:codec` (unigram entropy, reconstruction FAD/KL); the real-data
 floor under `real:floor`. Means, standard deviations and verdicts come from
 `audiocraft_mmd.reproduce.claims` (`summarize`, `compare` with `paired=False`: Welch SE, 2-SE rule,
-since LMs of different codecs share no trunk), so both reports use one formula. A claim against a constant ("flatten takes >= 3x the time") compares with a
-constant entry: its values are the constant once per seed of the other side, so its SE is 0 and
-the SE is the other side's alone.
+since LMs of different codecs share no trunk), so both reports use one formula. A claim against a
+constant ("flatten takes >= 3x the time") compares with a constant entry: its values are the
+constant once per seed of the other side, so its SE is 0 and the SE is the other side's alone.
 """
 import typing as tp
 
