@@ -15,9 +15,9 @@ from audiocraft_mmd.losses import MMDBank, MMDLoss
 B, K, D, T, IN = 3, 3, 4, 6, 5  # per rank: B items of T frames, K codebooks of dimension D
 
 
-def _encoder() -> torch.nn.Linear:
+def _encoder(device: str = 'cpu') -> torch.nn.Linear:
     torch.manual_seed(0)
-    return torch.nn.Linear(IN, K * D, dtype=torch.float64)
+    return torch.nn.Linear(IN, K * D, dtype=torch.float64).to(device)
 
 
 def _streams(encoder: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -25,9 +25,9 @@ def _streams(encoder: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return encoder(x).reshape(x.shape[0], T, K, D).permute(0, 2, 3, 1)
 
 
-def _inputs(seed: int) -> torch.Tensor:
-    """The global batch [2B, T, IN], with codebook 1 depending on codebook 0 (a gradient far from 0)."""
-    return torch.randn(2 * B, T, IN, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+def _inputs(seed: int, device: str = 'cpu') -> torch.Tensor:
+    """The global batch [2B, T, IN] (the linear encoder mixes inputs: codebooks are dependent)."""
+    return torch.randn(2 * B, T, IN, generator=torch.Generator().manual_seed(seed), dtype=torch.float64).to(device)
 
 
 def _average_grads(module: torch.nn.Module) -> None:
@@ -37,10 +37,10 @@ def _average_grads(module: torch.nn.Module) -> None:
         p.grad /= dist.get_world_size()
 
 
-def _check_exact(rank: int) -> None:
+def _check_exact(rank: int, device: str) -> None:
     loss = MMDLoss('gaussian', normalize='codebook', block_size=7)  # statistics must cover all rows too
-    encoder, reference = _encoder(), _encoder()
-    x = _inputs(1)
+    encoder, reference = _encoder(device), _encoder(device)
+    x = _inputs(1, device)
     value = loss(_streams(encoder, x[rank * B:(rank + 1) * B]), torch.Generator().manual_seed(5), gather=gather_rows)
     value.backward()
     _average_grads(encoder)
@@ -59,14 +59,14 @@ def _check_exact(rank: int) -> None:
     assert torch.equal(copies[0], copies[1])
 
 
-def _check_bank(rank: int) -> None:
+def _check_bank(rank: int, device: str) -> None:
     """Three bank steps on gathered rows against a single-process bank on the concatenated rows."""
     loss = MMDLoss('gaussian', block_size=7)
     ours, theirs = MMDBank(loss, num_batches=3), MMDBank(loss, num_batches=3)
     gen_ours, gen_theirs = torch.Generator().manual_seed(9), torch.Generator().manual_seed(9)
     for step in range(3):
-        encoder, reference = _encoder(), _encoder()
-        x = _inputs(10 + step)
+        encoder, reference = _encoder(device), _encoder(device)
+        x = _inputs(10 + step, device)
         rows = gather_rows(loss.aligned_rows(_streams(encoder, x[rank * B:(rank + 1) * B])))
         result = ours(rows, gen_ours, with_value=True)
         result.loss.backward()
@@ -78,11 +78,14 @@ def _check_bank(rank: int) -> None:
             assert torch.allclose(p.grad, q.grad, rtol=1e-9, atol=1e-13), (rank, step)
 
 
-def _worker(rank: int, init_file: str) -> None:
-    dist.init_process_group('gloo', init_method=f'file://{init_file}', rank=rank, world_size=2)
+def _worker(rank: int, init_file: str, backend: str = 'gloo', device: str = 'cpu') -> None:
+    """Also run with nccl on 2 GPUs by tests/gpu/test_cuda.py."""
+    if device == 'cuda':
+        torch.cuda.set_device(rank)
+    dist.init_process_group(backend, init_method=f'file://{init_file}', rank=rank, world_size=2)
     try:
-        _check_exact(rank)
-        _check_bank(rank)
+        _check_exact(rank, device)
+        _check_bank(rank, device)
     finally:
         dist.destroy_process_group()
 
