@@ -3,11 +3,12 @@
 Usage: python benchmarks/bench_scope_variance.py [--world 2] [--seeds 200] [--batch 4] [--frames 50]
 (CPU, gloo; ~1 min with the defaults.)
 
-Each seed draws new synthetic streams (frames iid, so no delay alignment) on every rank ([batch, K=4, D=8, frames], Gaussian) and new
-shuffles. Two regimes: `independent` codebooks (the loss's null: E = 0 up to eq. (7)'s shared-code bias)
-and `dependent` ones (codebook k = 0.9 codebook 0 + 0.44 noise, unit variance). `rank`: each rank's own estimate over
-its rows, averaged over ranks (what the rank-scope gradient is the gradient of, and what is logged);
-`global`: eq. (7) once over the rows of all ranks (`gather_rows`), same generator seed on every rank.
+Each seed draws new synthetic streams on every rank ([batch, K=4, D=8, frames], Gaussian, frames iid,
+so no delay alignment) and new shuffles. Two regimes: `independent` codebooks (the loss's null: E = 0
+up to eq. (7)'s shared-code bias) and `dependent` ones (codebook k = 0.9 codebook 0 + 0.44 noise, unit
+variance). `rank`: each rank's own estimate over its rows, averaged over ranks (what the rank-scope
+gradient is the gradient of, and what is logged); `global`: eq. (7) once over the rows of all ranks
+(`gather_rows`), same generator seed on every rank.
 Theory for a U-statistic: with dependence the leading variance term is ~ 4 zeta_1 / N for both (N rows
 in all), so the ratio is near 1; at independence the estimator is degenerate, its variance ~ 1 / n^2,
 so the mean of W estimates over n rows has W times the variance of one over W n rows.
