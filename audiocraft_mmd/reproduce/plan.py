@@ -9,6 +9,8 @@ Groups (paper Fig. 2 and the ablations of section 4):
 - ``streams``: `mmd.streams=residual` at the chosen weight (reference: quantized).
 - ``normalize``: `mmd.normalize=codebook` at the chosen weight (reference: none, the default).
 - ``exclude_shared``: `mmd.exclude_shared=true` at the chosen weight (reference: eq. (7)).
+- ``estimator``: `mmd.estimator=bank` (memory bank, ~1.0x step cost) at the chosen weight (reference: the
+  exact macro-batch estimator); e.g. `--groups estimator --seeds 0 1 2` for the paired comparison.
 
 Every run exists once per seed; an ablation's reference is the ``weight`` run at the chosen
 weight with the same seed, so it is trained once and shared.
@@ -25,6 +27,7 @@ ABLATIONS: tp.Dict[str, tp.Tuple[str, str, str]] = {
     'streams': ('residual', 'mmd.streams=residual', 'quantized'),
     'normalize': ('codebook', 'mmd.normalize=codebook', 'none'),
     'exclude_shared': ('exclude_shared', 'mmd.exclude_shared=true', 'eq7'),
+    'estimator': ('bank', 'mmd.estimator=bank', 'exact'),
 }
 GROUPS = ('weight',) + tuple(ABLATIONS)
 

@@ -2,5 +2,5 @@
 
 
 def __getattr__(name):
-    raise ImportError(f"av.{name}: av is not installed on this machine; scripts/device_stubs only lets "
-                      "audiocraft import (see scripts/device_stubs/README.md)")
+    raise AttributeError(f"av.{name}: av is not installed on this machine; scripts/device_stubs only "
+                         "lets audiocraft import (see scripts/device_stubs/README.md)")

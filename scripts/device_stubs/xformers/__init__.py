@@ -2,5 +2,5 @@
 
 
 def __getattr__(name):
-    raise ImportError(f"xformers.{name}: xformers is not installed on this machine; scripts/device_stubs only lets "
-                      "audiocraft import (see scripts/device_stubs/README.md)")
+    raise AttributeError(f"xformers.{name}: xformers is not installed on this machine; scripts/device_stubs only "
+                         "lets audiocraft import (see scripts/device_stubs/README.md)")
