@@ -111,8 +111,8 @@ export AUDIOCRAFT_MMD_DORA_DIR="$WORK/dora"
 DATASOURCE="datasource.train=$DATA/egs/train datasource.valid=$DATA/egs/valid"
 DATASOURCE="$DATASOURCE datasource.evaluate=$DATA/egs/evaluate datasource.generate=$DATA/egs/generate"
 
-stage() {  # stage NAME TIMEOUT_S COMMAND...: run with a timeout, record "rc seconds" in NAME.status
-  local name="$1" limit="$2" start rc
+stage() {  # stage NAME TIMEOUT_S COMMAND...: run with a timeout (x SLOW), record "rc seconds" in NAME.status
+  local name="$1" limit="$(($2 * SLOW))" start rc
   shift 2
   echo "== $name (timeout ${limit}s)"
   start=$(date +%s%N)
@@ -124,9 +124,12 @@ stage() {  # stage NAME TIMEOUT_S COMMAND...: run with a timeout, record "rc sec
   echo "== $name: exit $rc"
 }
 
+# The dry run checks the stages' plumbing on 2 shared CPU cores: small sizes, timeouts x 4 (training stays 60 s).
+SLOW=1; REPS=3; UPDATES=64
 if [ "$MODE" = dry ]; then
+  SLOW=4; REPS=1; UPDATES=8
   SIZES="512"; BLOCKS="256 512"; STEP_ARGS="--configs debug --debug-num-batches 2 --debug-repeats 1"
-  TRAIN="solver=compression/encodec_mmd_debug device=cpu dataset.num_workers=0"; TRAIN_S=60
+  TRAIN="solver=compression/encodec_mmd_debug device=cpu dataset.num_workers=0"; TRAIN_S=15
 else
   # 12032 rows: a paper macro-batch per GPU (batch 8 x 32 batches x 47 aligned frames)
   SIZES="12032"; BLOCKS="1024 2048 4096"
@@ -139,7 +142,7 @@ stage cuda_tests 90 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/g
   tests/test_distributed.py
 for block in $BLOCKS; do
   # shellcheck disable=SC2086
-  stage "bench_mmd_$block" 50 "$PY" benchmarks/bench_mmd.py --device "$DEVICE" --sizes $SIZES --reps 3 \
+  stage "bench_mmd_$block" 50 "$PY" benchmarks/bench_mmd.py --device "$DEVICE" --sizes $SIZES --reps "$REPS" \
     --block-size "$block" --json "$WORK/bench_mmd_$block.json"
 done
 # shellcheck disable=SC2086
@@ -149,7 +152,7 @@ stage bench_step 110 "$PY" benchmarks/bench_step.py $STEP_ARGS --device "$DEVICE
 # (history.json) before the stop; evaluate/generate (which need ffmpeg) never come.
 # shellcheck disable=SC2086
 stage dora_train "$TRAIN_S" "$PY" -m dora run $TRAIN $DATASOURCE optim.epochs=1000 \
-  optim.updates_per_epoch=64 dataset.valid.num_samples=64 evaluate.every=1000 generate.every=1000 \
+  optim.updates_per_epoch="$UPDATES" dataset.valid.num_samples=64 evaluate.every=1000 generate.every=1000 \
   checkpoint.save_every=1000
 "$PY" scripts/device_check_tools.py dora "$AUDIOCRAFT_MMD_DORA_DIR/xps" "$WORK/dora_train.json"
 
