@@ -6,9 +6,10 @@ VPY := $(VENV)/bin/python
 DORA := $(VENV)/bin/dora
 STAMP := $(VENV)/.installed
 DATA_STAMP := dataset/mmd_music/summary.json
-DEMO_ARGS := solver=compression/encodec_mmd_debug device=cpu
+# The CPU recipe, shortened to 5 x 60 updates (~6 min on one core): long enough to be a live codec.
+DEMO_ARGS := solver=compression/encodec_mmd_cpu device=cpu optim.epochs=5 evaluate.every=5
 
-.PHONY: install system-deps data demo test test-slow bench reproduce lint clean
+.PHONY: install system-deps data demo test test-slow bench reproduce reproduce-quick reproduce-lm lint clean
 
 install: $(STAMP)
 
@@ -26,6 +27,9 @@ $(STAMP): setup.cfg pyproject.toml Makefile scripts/system_deps.sh
 	# audiocraft's published pins (torch 2.1, numpy<2, old xformers) cannot hold next to torch 2.11:
 	# install it without them; setup.cfg declares the runtime dependencies it really imports.
 	$(VPY) -m pip install -q --no-deps audiocraft==1.3.0
+	# musicnn's wheel ships the pretrained checkpoints our offline FAD/KL read (audiocraft_mmd.metrics.musicnn);
+	# its metadata pins numpy<1.17 and its own code needs TensorFlow, neither used here: install without them.
+	$(VPY) -m pip install -q --no-deps musicnn==0.1.0
 	$(VPY) -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 
@@ -49,9 +53,18 @@ bench: install
 	$(VPY) benchmarks/bench_mmd.py
 	$(VPY) benchmarks/bench_independence.py
 	$(VPY) benchmarks/bench_step.py
+	$(VPY) benchmarks/bench_musicnn.py
 
 reproduce: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.reproduce
+
+reproduce-quick: install $(DATA_STAMP)
+	$(VPY) -m audiocraft_mmd.reproduce --quick
+
+# LM study (delay vs flatten LMs on the codecs of `make reproduce`, read from its results.json; missing
+# codecs are trained by it). REPRODUCE_LM_ARGS=--quick for the ~30 min version.
+reproduce-lm: install $(DATA_STAMP)
+	$(VPY) -m audiocraft_mmd.reproduce_lm --codec-results reports/reproduce/results.json $(REPRODUCE_LM_ARGS)
 
 lint: install
 	$(VENV)/bin/flake8 audiocraft_mmd tests grids benchmarks

@@ -9,6 +9,12 @@ writes `DIR/state_dict.bin` (the LM: `xp.cfg` as yaml text + its best state) and
 Both hold only tensors, strings and numbers: they load with `torch.load(weights_only=True)`.
 Without `--codec`, the codec is the LM's own `compression_model_checkpoint`.
 
+    python -m audiocraft_mmd.export --package cpu-small --lm //sig/LM_SIG --codec //sig/CODEC_SIG \
+        [--root DIR] [--lm-dtype float16] [--card-notes NOTES.md]
+
+writes the packaged model `cpu-small` that `MusicGenMMD.get_pretrained()` loads offline (default root:
+the package's `pretrained/` folder; see `audiocraft_mmd.models.packaged`).
+
 audiocraft's `export_lm` / `export_encodec` `torch.load` solver checkpoints with torch's default
 (`weights_only=True` since torch 2.6), which refuses the omegaconf config of audiocraft-written
 checkpoints; here solver checkpoints load through `audiocraft_mmd.compat.checkpoints.load_state`.
@@ -147,9 +153,23 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--lm', required=True, help="//sig/SIG of a MusicGen XP, its folder or checkpoint")
     parser.add_argument('--codec', help="codec: //sig/SIG, checkpoint, exported file or //pretrained/NAME "
                                         "(default: the LM's compression_model_checkpoint)")
-    parser.add_argument('--out', required=True, help="output folder")
+    parser.add_argument('--out', help="output folder (an export)")
+    parser.add_argument('--package', metavar='NAME', help="write packaged model NAME instead (see module docstring)")
+    parser.add_argument('--root', help="with --package: folder of packaged models (default: the package's)")
+    parser.add_argument('--lm-dtype', default='float16', choices=('float16', 'float32'), help="with --package")
+    parser.add_argument('--card-notes', help="with --package: a Markdown file appended to the model card")
     args = parser.parse_args(argv)
+    if (args.out is None) == (args.package is None):
+        parser.error("give exactly one of --out (an export folder) and --package NAME")
     try:
+        if args.package:
+            from .models.packaged import write_package
+            notes = Path(args.card_notes).read_text() if args.card_notes else None
+            folder = write_package(args.package, args.lm, args.codec, root=args.root, lm_dtype=args.lm_dtype,
+                                   notes=notes)
+            print(f"Packaged {args.package!r} in {folder}; load with MusicGenMMD.get_pretrained({args.package!r}"
+                  + (f", folder={args.root!r})" if args.root else ")"))
+            return 0
         out = export_musicgen(args.lm, args.out, codec=args.codec)
     except (WrongCheckpointKind, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,8 +10,9 @@ import typing as tp
 from .environment import CHECKPOINT_NAME, HISTORY_NAME
 from .metrics.si_snr import si_snr_db
 
-KEYS = {'train': ('l1', 'msspec', 'mmd', 'mmd_weighted'), 'valid': ('msspec', 'sisnr', 'mmd'),
-        'evaluate': ('sisnr', 'mmd', 'tc', 'tc_mm', 'tc_delay', 'tc_delay_mm', 'n_frames')}
+LIVENESS = ('logmel_corr', 'cross_corr', 'min_usage', 'collapsed')  # does the decoder use its codes?
+KEYS = {'train': ('l1', 'msspec', 'mmd', 'mmd_weighted'), 'valid': ('msspec', 'sisnr', 'mmd') + LIVENESS,
+        'evaluate': ('sisnr', 'mmd', 'tc', 'tc_mm', 'tc_delay', 'tc_delay_mm', 'n_frames') + LIVENESS}
 
 
 def _shown(key: str, value: float) -> str:

@@ -3,7 +3,8 @@
 The paper adapts the MMD weight of each kernel "so that the magnitudes of the losses stayed
 approximately consistent across kernels". What reaches the encoder is the gradient of
 `weight * MMD`, so we equalize the gradient norm w.r.t. the streams: the factor of a kernel is
-||d MMD_gaussian / d streams|| / ||d MMD_kernel / d streams||, averaged over seeds (geometric mean).
+||d MMD_gaussian / d streams|| / ||d MMD_kernel / d streams||, averaged over seeds (geometric mean);
+the measurement is `audiocraft_mmd.losses.kernel_scale`, which `make reproduce` runs on a trained codec's streams.
 
 Streams mimic EnCodec's RVQ streams: K = 4 codebooks of D = 128 dims, a per-codebook scale that
 shrinks with the stage like RVQ residuals, and dependence between codebooks through a shared
@@ -25,7 +26,8 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
 from audiocraft_mmd.environment import CONFIG_DIR  # noqa: E402
-from audiocraft_mmd.losses import KERNELS, MMDLoss  # noqa: E402
+from audiocraft_mmd.losses import KERNELS  # noqa: E402
+from audiocraft_mmd.losses import kernel_scale as scale  # noqa: E402
 
 
 def mmd_defaults() -> omegaconf.DictConfig:
@@ -43,31 +45,14 @@ def synthetic_streams(batch: int = 40, frames: int = 50, num_codebooks: int = 4,
     return scales * (dependence * shared + math.sqrt(1 - dependence ** 2) * own)
 
 
-def measure(kernel: str, streams: torch.Tensor, mmd_cfg: omegaconf.DictConfig, seed: int = 0) -> tp.Tuple[float, float]:
-    """(MMD value, gradient norm w.r.t. the streams) for one kernel."""
-    loss = MMDLoss.from_config(omegaconf.OmegaConf.merge(mmd_cfg, {'kernel': kernel, 'delay': False,
-                                                                   'max_rows': None, 'exclude_shared': False}))
-    x = streams.clone().requires_grad_(True)
-    value = loss(x, generator=torch.Generator().manual_seed(seed))
-    value.backward()
-    assert x.grad is not None
-    return value.item(), x.grad.norm().item()
-
-
 def kernel_factors(seeds: tp.Sequence[int] = (0, 1, 2), verbose: bool = False,
                    **stream_kwargs: tp.Any) -> tp.Dict[str, float]:
-    """Weight factors relative to the Gaussian kernel that equalize the MMD gradient norm."""
-    mmd_cfg = mmd_defaults()
-    log_ratios: tp.Dict[str, tp.List[float]] = {k: [] for k in KERNELS}
-    for seed in seeds:
-        streams = synthetic_streams(seed=seed, **stream_kwargs)
-        stats = {kernel: measure(kernel, streams, mmd_cfg, seed) for kernel in KERNELS}
-        for kernel, (value, grad) in stats.items():
-            log_ratios[kernel].append(math.log(stats['gaussian'][1] / grad))
-            if verbose:
-                print(f"seed {seed} {kernel:>16}: mmd {value: .3e}  |grad| {grad:.3e}")
-    # Geometric mean: the factors are ratios that span orders of magnitude.
-    return {kernel: math.exp(sum(r) / len(r)) for kernel, r in log_ratios.items()}
+    """Weight factors relative to the Gaussian kernel that equalize the MMD gradient norm, on one
+    synthetic stream set per seed (`audiocraft_mmd.losses.kernel_scale` holds the measurement)."""
+    mmd_cfg = omegaconf.OmegaConf.merge(mmd_defaults(), {'delay': False, 'max_rows': None, 'exclude_shared': False})
+    stream_sets = [synthetic_streams(seed=seed, **stream_kwargs) for seed in seeds]
+    return scale.kernel_factors(scale.kernel_losses(mmd_cfg, KERNELS), stream_sets, seeds=seeds,
+                                log=print if verbose else None)
 
 
 def main():

@@ -6,6 +6,8 @@
   `compression_model_checkpoint`;
 - a hub id such as `facebook/musicgen-small` (needs a network, or the files in the local cache;
   offline, a clear error within seconds instead of minutes of retries);
+- a packaged model name (default `'cpu-small'`): `audiocraft_mmd/pretrained/<name>/`, offline
+  (`audiocraft_mmd.models.packaged`; a clear error when its files are not installed);
 - `'debug'`: a tiny random model (random codec, 2-layer LM, download-free LUT text conditioner).
 
 Differences from `audiocraft.models.MusicGen`, and why:
@@ -19,6 +21,9 @@ Differences from `audiocraft.models.MusicGen`, and why:
 - Every file loads with `torch.load(weights_only=True)`, explicitly (audiocraft relies on torch's
   default); only solver checkpoints inside our Dora folder may load otherwise (`load_state`).
 - `top_k` is clamped to the codebook size: `torch.topk` fails when k exceeds it (small codebooks).
+- LMs conditioned on metadata fields (conditioner=metadata_lut: genre, instrument, key) generate from
+  `generate_with_metadata([{'genre': 'folk', ...}])`; `generate(descriptions)` fills the fields the LM
+  conditions on and the descriptions lack with None (audiocraft raises a KeyError instead).
 """
 import logging
 import os
@@ -33,6 +38,7 @@ from audiocraft.models import MusicGen
 from audiocraft.models.genmodel import BaseGenModel
 
 from ..environment import CHECKPOINT_NAME, CODEC_FILE, LM_FILE
+from .packaged import DEFAULT_MODEL, is_packaged, require_package
 
 logger = logging.getLogger(__name__)
 
@@ -131,18 +137,23 @@ class MusicGenMMD(MusicGen):
         self.set_generation_params(duration=min(15., self.max_duration))
 
     @staticmethod
-    def get_pretrained(name: str = 'debug', device: tp.Optional[tp.Union[str, torch.device]] = None
-                       ) -> 'MusicGenMMD':
+    def get_pretrained(name: str = DEFAULT_MODEL, device: tp.Optional[tp.Union[str, torch.device]] = None,
+                       folder: tp.Optional[tp.Union[str, Path]] = None) -> 'MusicGenMMD':
         """Load a model (see the module docstring for what `name` may be).
 
         Args:
-            name (str): 'debug', a folder of an export, `//sig/SIG`, or a hub id.
+            name (str): a packaged model name (default), 'debug', a folder of an export, `//sig/SIG`, or a hub id.
             device (str, optional): defaults to cuda when available.
+            folder (str or Path, optional): where packaged models live (default: the package's `pretrained/`).
         """
         device = _default_device(device)
         name = str(name)
         if name == 'debug':
             return build_debug_model(device=device)
+        if is_packaged(name, folder):
+            model = MusicGenMMD._from_folder(require_package(name, folder), device)
+            model.name = name
+            return model
         if name.startswith('//sig/'):
             return MusicGenMMD._from_checkpoint(name, device)
         path = Path(name).expanduser()
@@ -192,6 +203,44 @@ class MusicGenMMD(MusicGen):
         model = MusicGen.get_pretrained(name, device=device)
         compression_model = model.compression_model
         return MusicGenMMD(name, compression_model, model.lm, max_duration=model.max_duration)
+
+    def text_conditions(self) -> tp.List[str]:
+        """Names of the text attributes the LM conditions on (e.g. ['description'] or ['genre', ...])."""
+        return sorted(self.lm.condition_provider.text_conditions)
+
+    def metadata_attributes(self, metadata: tp.Sequence[tp.Mapping[str, tp.Any]]) -> list:
+        """ConditioningAttributes from metadata dicts (sidecar JSON fields), preprocessed as audiocraft's
+        MusicDataset does (`MusicInfo.attribute_getter`: keywords lower-cased, lists joined); fields the
+        LM does not condition on are ignored, missing ones are the null condition."""
+        from audiocraft.data.music_dataset import MusicInfo
+        from audiocraft.modules.conditioners import ConditioningAttributes
+        attributes = []
+        for meta in metadata:
+            text: tp.Dict[str, tp.Optional[str]] = {}
+            for name in self.text_conditions():
+                value, getter = meta.get(name), MusicInfo.attribute_getter(name)
+                value = getter(value) if getter is not None and value is not None else value
+                text[name] = ' '.join(value) if isinstance(value, list) else value
+            attributes.append(ConditioningAttributes(text=text))
+        return attributes
+
+    def generate_with_metadata(self, metadata: tp.Sequence[tp.Mapping[str, tp.Any]], progress: bool = False,
+                               return_tokens: bool = False):
+        """Generate one clip per metadata dict (e.g. `{'genre': 'folk', 'instrument': 'piano', 'key': 'A major'}`).
+
+        Returns:
+            audio [B, C, T] (and tokens [B, K, frames] with `return_tokens`).
+        """
+        tokens = self._generate_tokens(self.metadata_attributes(metadata), None, progress)
+        audio = self.generate_audio(tokens)
+        return (audio, tokens) if return_tokens else audio
+
+    def _prepare_tokens_and_attributes(self, descriptions, prompt, melody_wavs=None):
+        attributes, prompt_tokens = super()._prepare_tokens_and_attributes(descriptions, prompt, melody_wavs)
+        for attribute in attributes:
+            for name in self.text_conditions():
+                attribute.text.setdefault(name, None)
+        return attributes, prompt_tokens
 
     def set_generation_params(self, use_sampling: bool = True, top_k: int = 250,
                               top_p: float = 0.0, temperature: float = 1.0,

@@ -1,26 +1,33 @@
-"""Evaluate one trained codec on held-out audio: MMD, total correlation, per-codebook MI,
-MSSpec and SI-SNR, with one protocol for every model so their numbers compare.
+"""Evaluate one trained codec on held-out audio, with one protocol for every model so their numbers compare:
+MMD, total correlation, per-codebook MI, MSSpec, liveness (SI-SNR, log-mel correlation, output/output
+correlation, code perplexity) and FAD of the reconstructions against the originals.
 
-The audio (the evaluate split) is cut into non-overlapping segments of the training length and
-encoded in batches. The independence numbers come from `CodebookIndependence` (paper protocol:
-pairwise TC over `num_pairs` random couples, in % of the joint entropy, plus the delay-aligned
-variant); the MMD is the Gaussian multi-scale MMD of the quantized streams with codebook
-normalization (scale-invariant, so models whose latents differ in scale compare), delay-aligned
-and parallel, averaged over `mmd_draws` shuffles of at most `mmd_rows` rows, both as eq. (7)
-and with the shared pairs excluded (the unbiased variant, 0 in expectation for independent
-codebooks). MSSpec and SI-SNR are the
-solver's own losses built from the run's config (`msspec`, `sisnr` blocks); SI-SNR is reported
-in dB, higher is better (audiocraft's `sisnr` metric is its negative, see `metrics.si_snr`).
+The audio (the evaluate split) is read once (`load_audio`): its files, and their non-overlapping
+segments of the training length, shuffled with the protocol's seed so that a batch mixes files
+(the output/output correlation compares the clips of a batch). Independence: `CodebookIndependence`
+(paper protocol: pairwise TC over `num_pairs` random couples, in % of the joint entropy, plus the
+delay-aligned variant); the MMD is the Gaussian multi-scale MMD of the quantized streams with
+codebook normalization (scale-invariant, so models whose latents differ in scale compare),
+delay-aligned and parallel, averaged over `mmd_draws` shuffles of at most `mmd_rows` rows, both as
+eq. (7) and with the shared pairs excluded (0 in expectation for independent codebooks).
+Reconstruction: MSSpec is the solver's loss built from the run's config; `si_snr_db` and the other
+liveness numbers are `metrics.liveness.Liveness` means over the segments (SI-SNR in dB per clip,
+higher is better). FAD (`fad_musicnn`): musicnn embeddings of 3 s patches every `fad_hop` seconds of
+the whole evaluation files and of their reconstructions (`fad_chunk` seconds per codec call); a
+full-rank covariance needs >= 201 patches per set (the evaluate split, 314 s, gives ~300 at a 1 s
+hop), else FAD is left out and `fad_patches` says how many there were.
 """
 import dataclasses
 import json
+import logging
 from pathlib import Path
 import typing as tp
 
 import omegaconf
 import torch
 
-EVAL_VERSION = 1  # bump when the protocol changes: cached evaluations are then recomputed
+EVAL_VERSION = 2  # bump when the protocol changes: cached evaluations are then recomputed
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,61 +40,85 @@ class EvalProtocol:
     mmd_draws: int = 2
     num_pairs: int = 5
     seed: int = 0
+    fad: bool = True
+    fad_hop: float = 1.0
+    fad_chunk: float = 10.0
 
     def key(self) -> dict:
         return {'version': EVAL_VERSION, **dataclasses.asdict(self)}
 
 
-def load_segments(manifest: tp.Union[str, Path], sample_rate: int, channels: int, segment_duration: float,
-                  max_segments: tp.Optional[int] = None) -> torch.Tensor:
-    """Non-overlapping full-length segments [N, C, L] of the files of an audiocraft manifest, egs
-    folder or audio folder (see `load_entries`; tails shorter than a segment are dropped, see
-    `audiocraft_mmd.data.audio_input`), in order."""
+@dataclasses.dataclass
+class EvalAudio:
+    """The evaluation audio at one sample rate: whole files [C, T] and shuffled segments [N, C, L];
+    the musicnn embedder and the reference FAD embeddings are made once, at the first evaluation that needs them."""
+    files: tp.List[torch.Tensor]
+    segments: torch.Tensor
+    sample_rate: int
+    reference_embeddings: tp.Optional[torch.Tensor] = None
+    embedder: tp.Optional[tp.Callable[..., tp.Any]] = None
+
+
+def load_audio(protocol: EvalProtocol, sample_rate: int, channels: int) -> EvalAudio:
+    """The files of the protocol's manifest (audiocraft manifest, egs folder or audio folder, see
+    `load_entries`) and their full-length segments, at most `max_segments` (the last file cropped
+    where they end, so FAD sees the same audio); tails shorter than a segment are dropped."""
     from audiocraft.data.audio import audio_read
     from ..data.audio_input import cut_segments, load_entries, prepare_audio
-    length = int(round(segment_duration * sample_rate))
+    length = int(round(protocol.segment_duration * sample_rate))
+    files: tp.List[torch.Tensor] = []
     segments: tp.List[torch.Tensor] = []
-    for entry in load_entries(manifest):
+    for entry in load_entries(protocol.manifest):
         try:
             wav, file_rate = audio_read(entry.path)
         except Exception as exc:  # decoders raise anything on a corrupt file
-            raise RuntimeError(f"cannot read evaluation audio {entry.path} (from {manifest}): {exc}") from exc
+            raise RuntimeError(f"cannot read evaluation audio {entry.path} (from {protocol.manifest}): {exc}") from exc
         wav = prepare_audio(entry, wav, file_rate, sample_rate, channels)  # checks it against the manifest
-        segments += cut_segments(wav, length, min_length=length)
-        if max_segments is not None and len(segments) >= max_segments:
+        cut = cut_segments(wav, length, min_length=length)
+        if protocol.max_segments is not None:
+            cut = cut[:protocol.max_segments - len(segments)]
+            wav = wav[..., :len(cut) * length]
+        segments += cut
+        if cut:
+            files.append(wav)
+        if protocol.max_segments is not None and len(segments) >= protocol.max_segments:
             break
     if not segments:
-        raise ValueError(f"no segment of {segment_duration} s in {manifest}")
-    return torch.stack(segments[:max_segments])
+        raise ValueError(f"no segment of {protocol.segment_duration} s in {protocol.manifest}")
+    order = torch.randperm(len(segments), generator=torch.Generator().manual_seed(protocol.seed))
+    return EvalAudio(files, torch.stack(segments)[order], sample_rate)
 
 
 def eval_mmd_losses(mmd_cfg: omegaconf.DictConfig, max_rows: int) -> tp.Dict[str, torch.nn.Module]:
-    """The MMD estimators of the protocol, with the run's kernel settings."""
+    """The MMD estimators of the protocol: the Gaussian kernel for every run (the kernels group's runs
+    too, so their numbers compare), with the run's radii."""
     from ..losses import MMDLoss
     losses = {}
     for delay in (True, False):
         for exclude in (False, True):
             name = 'mmd' + ('' if delay else '_parallel') + ('_unbiased' if exclude else '')
-            cfg = omegaconf.OmegaConf.merge(mmd_cfg, {'delay': delay, 'exclude_shared': exclude,
+            cfg = omegaconf.OmegaConf.merge(mmd_cfg, {'delay': delay, 'exclude_shared': exclude, 'kernel': 'gaussian',
                                                       'normalize': 'codebook', 'max_rows': max_rows})
             losses[name] = MMDLoss.from_config(cfg)
     return losses
 
 
 @torch.no_grad()
-def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, segments: torch.Tensor,
+def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: EvalAudio,
                    protocol: EvalProtocol) -> tp.Dict[str, float]:
-    """All the protocol's numbers for `model` (a CompressionModel) on `segments` [N, C, L]."""
+    """All the protocol's numbers for `model` (a CompressionModel) on `audio`."""
     from audiocraft.solvers import builders
     from ..losses import rvq_streams
     from ..metrics import CodebookIndependence, measure
-    from ..metrics.si_snr import si_snr_db
+    from ..metrics.liveness import Liveness
     model.eval()
+    segments = audio.segments
     metric = CodebookIndependence(model.num_codebooks, model.cardinality, num_pairs=protocol.num_pairs,
                                   seed=protocol.seed, delay=True)
     measure(model, segments.split(protocol.batch_size), metric)
-    msspec, sisnr = builders.get_loss('msspec', cfg), builders.get_loss('sisnr', cfg)
-    totals = {'msspec': 0., 'si_snr_db': 0.}
+    msspec = builders.get_loss('msspec', cfg)
+    liveness = Liveness(model.sample_rate, model.cardinality)
+    total_msspec = 0.
     streams = []
     for batch in segments.split(protocol.batch_size):  # reconstruction and MMD streams
         x, scale = model.preprocess(batch)
@@ -95,11 +126,16 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, segments: 
         codes = model.quantizer.encode(emb)  # [B, K, T]
         streams.append(rvq_streams(model.quantizer, emb, kind='quantized'))
         y = model.decode(codes, scale)[..., :batch.shape[-1]]
-        totals['msspec'] += msspec(y, batch).item() * len(batch)
-        totals['si_snr_db'] += si_snr_db(sisnr(y, batch).item()) * len(batch)
-    results = {key: value / len(segments) for key, value in totals.items()}
+        total_msspec += msspec(y, batch).item() * len(batch)
+        liveness.update(batch, y, codes)
+    results = {'msspec': total_msspec / len(segments)}
+    live = liveness.compute()
+    results['si_snr_db'] = live.pop('sisnr_db')
+    results.update(live)
     results.update({key: float(value) for key, value in metric.compute().items()})
     results.update(_mmd_values(torch.cat(streams), cfg.mmd, protocol))
+    if protocol.fad:
+        results.update(reconstruction_fad(model, audio, protocol))
     results['n_segments'] = float(len(segments))
     return results
 
@@ -113,8 +149,57 @@ def _mmd_values(streams: torch.Tensor, mmd_cfg: omegaconf.DictConfig, protocol: 
     return values
 
 
+@torch.no_grad()
+def reconstruct(model: torch.nn.Module, wav: torch.Tensor, chunk: int) -> torch.Tensor:
+    """The codec's reconstruction of a whole file wav [C, T], encoded `chunk` samples at a time."""
+    pieces = []
+    for piece in wav[None].split(chunk, dim=-1):
+        codes, scale = model.encode(piece)
+        pieces.append(model.decode(codes, scale)[..., :piece.shape[-1]])
+    return torch.cat(pieces, dim=-1)[0]
+
+
+def reconstruction_fad(model: torch.nn.Module, audio: EvalAudio, protocol: EvalProtocol,
+                       embedder: tp.Optional[tp.Callable[..., tp.Any]] = None) -> tp.Dict[str, float]:
+    """{'fad_musicnn', 'fad_patches'}: FAD of the reconstructions of `audio.files` against the files
+    (see the module docstring); without 'fad_musicnn' when a set has too few patches (logged)."""
+    from ..metrics.fad import FrechetAudioDistanceMetric
+    from ..metrics.musicnn import EMBEDDING_DIM
+    if embedder is None:
+        if audio.embedder is None:
+            from ..metrics.music_embedding import MusicnnEmbedder
+            audio.embedder = MusicnnEmbedder(hop_seconds=protocol.fad_hop)
+        embedder = audio.embedder
+
+    def embed(wavs: tp.Iterable[torch.Tensor], which: str) -> torch.Tensor:
+        out = [embedder(w, audio.sample_rate, name=f'{which} {i}', allow_silence=True).embeddings
+               for i, w in enumerate(wavs) if w.shape[-1] >= min_samples]
+        return torch.cat(out) if out else torch.zeros(0, EMBEDDING_DIM)
+
+    min_samples = _min_samples(audio)
+
+    if audio.reference_embeddings is None:
+        audio.reference_embeddings = embed(audio.files, 'evaluation file')
+    chunk = int(round(protocol.fad_chunk * audio.sample_rate))
+    generated = embed((reconstruct(model, wav, chunk) for wav in audio.files), 'reconstruction of file')
+    fad = FrechetAudioDistanceMetric(hop_seconds=protocol.fad_hop)
+    fad.update_embeddings(reference=audio.reference_embeddings, generated=generated)
+    results = {'fad_patches': float(len(generated))}
+    try:
+        results['fad_musicnn'] = fad.compute()
+    except ValueError as exc:
+        logger.warning("FAD left out: %s", exc)
+    return results
+
+
+def _min_samples(audio: EvalAudio) -> int:
+    """Samples of one musicnn patch at the audio's rate (shorter files give no patch)."""
+    from ..metrics.music_embedding import MIN_DURATION
+    return int(MIN_DURATION * audio.sample_rate) + 1
+
+
 def evaluate_checkpoint(checkpoint: Path, protocol: EvalProtocol, cache: tp.Optional[Path] = None,
-                        segments: tp.Optional[torch.Tensor] = None) -> tp.Dict[str, float]:
+                        audio: tp.Optional[EvalAudio] = None) -> tp.Dict[str, float]:
     """Evaluate the best state of a solver checkpoint, reusing `cache` when it holds the same
     protocol for the same checkpoint file (size and modification time)."""
     from ..compat.checkpoints import checkpoint_config, load_state
@@ -128,10 +213,9 @@ def evaluate_checkpoint(checkpoint: Path, protocol: EvalProtocol, cache: tp.Opti
     state = load_state(checkpoint)
     cfg = checkpoint_config(state, checkpoint)
     model = compression_model_from_state(state, checkpoint)
-    if segments is None:
-        segments = load_segments(protocol.manifest, model.sample_rate, model.channels, protocol.segment_duration,
-                                 protocol.max_segments)
-    results = evaluate_codec(model, cfg, segments, protocol)
+    if audio is None or audio.sample_rate != model.sample_rate:
+        audio = load_audio(protocol, model.sample_rate, model.channels)
+    results = evaluate_codec(model, cfg, audio, protocol)
     if cache is not None:
         cache.write_text(json.dumps({'key': key, 'results': results}, indent=1))
     return results

@@ -1,19 +1,27 @@
-"""The runs of the reproduction: which EnCodec-MMD models to train, as Dora overrides.
+"""The runs of the reproduction: a trunk per seed and the settings that branch from it, as Dora overrides.
 
-Groups (paper Fig. 2 and the ablations of section 4):
+Paired design: per seed, one **trunk** run trains the base config at `losses.mmd=0` for
+`trunk_epochs`; every setting then **branches** from its seed's trunk (`continue_from=//sig/<trunk>`:
+the trunk's best model state, a fresh optimizer) for `branch_epochs`, the weight-0 setting too, so
+every setting has the same total training and two settings of one seed differ only by the branch.
+
+Settings (paper Fig. 2, Table 3 and the ablations of section 4):
 
 - ``weight``: `losses.mmd` in {0, 1e2, 1e3, 1e4}; the rest of the config is the default
   (delay-aligned MMD on quantized streams).
 - ``alignment``: `mmd.delay=false` (parallel MMD) at the chosen weight; compared with the
-  ``weight`` group's runs at that weight (delay on).
+  ``weight`` group's branch at that weight (delay on).
 - ``streams``: `mmd.streams=residual` at the chosen weight (reference: quantized).
 - ``normalize``: `mmd.normalize=codebook` at the chosen weight (reference: none, the default).
 - ``exclude_shared``: `mmd.exclude_shared=true` at the chosen weight (reference: eq. (7)).
 - ``estimator``: `mmd.estimator=bank` (memory bank, ~1.0x step cost) at the chosen weight (reference: the
   exact macro-batch estimator); e.g. `--groups estimator --seeds 0 1 2` for the paired comparison.
+- ``kernels``: `mmd.kernel` in {squared_inverse, quadratic, linear} (reference: gaussian) at the
+  chosen weight times the kernel's factor, measured on the trunk's streams by the runner
+  (`audiocraft_mmd.reproduce.kernel_factors`), so the weight is filled in at run time.
 
-Every run exists once per seed; an ablation's reference is the ``weight`` run at the chosen
-weight with the same seed, so it is trained once and shared.
+An ablation's reference is the ``weight`` branch at the chosen weight with the same seed: it is
+trained once and shared.
 """
 import dataclasses
 import typing as tp
@@ -29,51 +37,107 @@ ABLATIONS: tp.Dict[str, tp.Tuple[str, str, str]] = {
     'exclude_shared': ('exclude_shared', 'mmd.exclude_shared=true', 'eq7'),
     'estimator': ('bank', 'mmd.estimator=bank', 'exact'),
 }
-GROUPS = ('weight',) + tuple(ABLATIONS)
+KERNEL_VARIANTS = ('squared_inverse', 'quadratic', 'linear')  # compared with gaussian (the default)
+GROUPS = ('weight',) + tuple(ABLATIONS) + ('kernels',)
+TRUNK = 'trunk'
+# Overrides the plan owns: a common (--set) override of one of these keys would clash with the plan's.
+PLAN_KEYS = ('optim.epochs', 'losses.mmd', 'continue_from', 'seed', 'mmd.kernel')
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """Seeds, groups, weight sweep and epochs (of `optim.updates_per_epoch` updates each) of a plan."""
+    seeds: tp.Tuple[int, ...] = (0, 1, 2)
+    groups: tp.Tuple[str, ...] = ('weight', 'alignment', 'streams', 'normalize', 'kernels')
+    weights: tp.Tuple[float, ...] = WEIGHTS
+    trunk_epochs: int = 10  # 600 updates of the CPU recipe: a live codec (docs/codec_collapse.md)
+    branch_epochs: int = 4  # 240 updates, 60 of them carrying the MMD (macro-batches of 4)
+
+
+FULL = Schedule()
+# ~30 minutes on 2 cores: the weight-0 vs chosen-weight pair and parallel MMD, 2 seeds; the same trunks and
+# branch length as FULL, so a quick run's XPs are reused by a full one.
+QUICK = Schedule(seeds=(0, 1), groups=('weight', 'alignment'), weights=(0., CHOSEN_WEIGHT))
 
 
 @dataclasses.dataclass(frozen=True)
 class Run:
-    """One model to train: its group, a label for the tables, its overrides and seed."""
+    """One model to train: its group, a label for the tables, its overrides and seed. A branch's
+    `continue_from` (and, for a kernel, its weight) are added by the runner (`extra` in `argv`)."""
     group: str
     label: str
     overrides: tp.Tuple[str, ...]
     seed: int
+    kernel: tp.Optional[str] = None  # kernels group: losses.mmd = CHOSEN_WEIGHT * factor measured on the trunk
 
     @property
     def name(self) -> str:
         return f"{self.group}:{self.label}:seed{self.seed}"
 
-    def argv(self, common: tp.Sequence[str] = ()) -> tp.List[str]:
+    @property
+    def is_trunk(self) -> bool:
+        return self.group == TRUNK
+
+    def argv(self, common: tp.Sequence[str] = (), extra: tp.Sequence[str] = ()) -> tp.List[str]:
         """The `dora run` arguments of this run."""
-        return [f'solver={BASE_SOLVER}', 'device=cpu', *common, *self.overrides, f'seed={self.seed}']
+        return [f'solver={BASE_SOLVER}', 'device=cpu', *common, *self.overrides, *extra, f'seed={self.seed}']
 
 
 def weight_label(weight: float) -> str:
     return '0' if weight == 0 else f'{weight:.0e}'.replace('e+0', 'e')
 
 
-def weight_run(weight: float, seed: int) -> Run:
-    return Run('weight', weight_label(weight), (f'losses.mmd={weight:g}',), seed)
+def trunk_run(seed: int, epochs: int) -> Run:
+    return Run(TRUNK, TRUNK, ('losses.mmd=0', f'optim.epochs={epochs}'), seed)
 
 
-def build_plan(seeds: tp.Sequence[int], groups: tp.Sequence[str] = GROUPS) -> tp.List[Run]:
-    """The runs of the chosen groups, weight sweep first (the ablations' references are in it)."""
-    unknown = sorted(set(groups) - set(GROUPS))
+def weight_run(weight: float, seed: int, epochs: int = FULL.branch_epochs) -> Run:
+    return Run('weight', weight_label(weight), (f'losses.mmd={weight:g}', f'optim.epochs={epochs}'), seed)
+
+
+def variant_runs(group: str, seed: int, epochs: int) -> tp.List[Run]:
+    """The branches of an ablation group (not `weight`) for one seed."""
+    if group == 'kernels':
+        return [Run(group, kernel, (f'mmd.kernel={kernel}', f'optim.epochs={epochs}'), seed, kernel=kernel)
+                for kernel in KERNEL_VARIANTS]
+    label, override, _ = ABLATIONS[group]
+    return [Run(group, label, (f'losses.mmd={CHOSEN_WEIGHT:g}', override, f'optim.epochs={epochs}'), seed)]
+
+
+def check_common(common: tp.Sequence[str]) -> None:
+    """Refuse common overrides of keys the plan sets per run (hydra would fail on the duplicate later)."""
+    clashes = [o for o in common if o.lstrip('+~').split('=')[0] in PLAN_KEYS]
+    if clashes:
+        raise ValueError(f"--set {' '.join(clashes)}: the plan sets {', '.join(PLAN_KEYS)} per run "
+                         "(epochs: --trunk-epochs/--branch-epochs; seeds: --seeds)")
+
+
+def build_plan(schedule: Schedule) -> tp.List[Run]:
+    """The trunks (one per seed), then the branches of the chosen groups, weight sweep first."""
+    unknown = sorted(set(schedule.groups) - set(GROUPS))
     if unknown:
         raise ValueError(f"unknown reproduction group(s) {unknown}; known: {list(GROUPS)}")
-    if not seeds:
+    if not schedule.seeds:
         raise ValueError("at least one seed is needed")
-    runs: tp.List[Run] = []
-    weights = WEIGHTS if 'weight' in groups else ()
-    for seed in seeds:
-        runs += [weight_run(w, seed) for w in weights]
-    for group in groups:
+    if schedule.trunk_epochs < 1 or schedule.branch_epochs < 1:
+        raise ValueError(f"trunk and branch epochs must be >= 1, got {schedule.trunk_epochs}, "
+                         f"{schedule.branch_epochs}")
+    epochs = schedule.branch_epochs
+    runs = [trunk_run(seed, schedule.trunk_epochs) for seed in schedule.seeds]
+    weights = schedule.weights if 'weight' in schedule.groups else ()
+    for seed in schedule.seeds:
+        runs += [weight_run(w, seed, epochs) for w in weights]
+    for group in schedule.groups:
         if group == 'weight':
             continue
-        label, override, _ = ABLATIONS[group]
-        for seed in seeds:
-            runs.append(Run(group, label, (f'losses.mmd={CHOSEN_WEIGHT:g}', override), seed))
-        if 'weight' not in groups:  # the reference is not in the plan yet
-            runs += [weight_run(CHOSEN_WEIGHT, seed) for seed in seeds if weight_run(CHOSEN_WEIGHT, seed) not in runs]
+        for seed in schedule.seeds:
+            runs += variant_runs(group, seed, epochs)
+            reference = weight_run(CHOSEN_WEIGHT, seed, epochs)
+            if reference not in runs:  # an ablation's reference, when the sweep does not train it
+                runs.append(reference)
     return runs
+
+
+def trunk_of(run: Run, runs: tp.Sequence[Run]) -> Run:
+    """The trunk a branch starts from: the plan's trunk with the branch's seed."""
+    return next(r for r in runs if r.is_trunk and r.seed == run.seed)

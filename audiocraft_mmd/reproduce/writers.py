@@ -4,10 +4,14 @@ from pathlib import Path
 import typing as tp
 
 from ..environment import repo_relative
-from .plan import WEIGHTS, weight_label
-from .claims import METRICS, Record
+from .plan import CHOSEN_WEIGHT, WEIGHTS, weight_label
+from .claims import LIVE_CROSS_CORR, LIVE_LOGMEL_CORR, LIVE_MIN_USAGE, METRICS, Record
 
-TABLE_METRICS = ('mmd', 'mmd_unbiased', 'tc', 'tc_delay', 'code_entropy', 'msspec', 'si_snr_db')
+# Reconstruction, liveness, independence.
+TABLE_METRICS = ('msspec', 'si_snr_db', 'logmel_corr', 'fad_musicnn', 'cross_corr', 'min_usage', 'live',
+                 'mmd', 'mmd_unbiased', 'tc', 'tc_delay', 'code_entropy')
+LIVENESS_METRICS = ('logmel_corr', 'cross_corr', 'cross_corr_input', 'rms_ratio', 'min_usage', 'live_logmel',
+                    'live_cross', 'live_usage', 'live')
 
 
 def _cell(entry: dict, metric: str) -> str:
@@ -16,24 +20,82 @@ def _cell(entry: dict, metric: str) -> str:
     return f"{entry[metric]['mean']:.4g} ± {entry[metric]['std']:.2g}"
 
 
+def _table(summary: dict, metrics: tp.Sequence[str]) -> tp.List[str]:
+    lines = ['| setting | n | ' + ' | '.join(metrics) + ' |', '|---|---|' + '---|' * len(metrics)]
+    for key, entry in summary.items():
+        lines.append(f"| {key} | {entry['n']} | " + ' | '.join(_cell(entry, m) for m in metrics) + ' |')
+    return lines
+
+
+def _perplexities(summary: dict) -> tp.List[str]:
+    """Per-codebook perplexity (mean over seeds) as a fraction of the bins is `min_usage`; the raw values here."""
+    books = sorted({int(m.split('_')[-1]) for entry in summary.values() for m in entry
+                    if m.startswith('perplexity_')})
+    if not books:
+        return []
+    metrics = [f'perplexity_{k}' for k in books]
+    return ['', 'Per-codebook perplexity (exp of the code entropy; a criterion needs >= 25% of the bins):', '',
+            *_table(summary, metrics)]
+
+
+def _kernel_factors(meta: dict) -> tp.List[str]:
+    factors = meta.get('kernel_factors') or {}
+    if not factors:
+        return []
+    kernels = sorted({k for f in factors.values() for k in f})
+    lines = ['', '## Kernel weight factors (Table 3, matched gradient scale)', '',
+             'factor = ||d MMD_gaussian / d streams|| / ||d MMD_kernel / d streams|| on the trunk\'s streams '
+             '(evaluation segments, macro-batch size); a kernel branch trains at '
+             f'losses.mmd = {CHOSEN_WEIGHT:g} x factor.',
+             '', '| seed | ' + ' | '.join(kernels) + ' |', '|---|' + '---|' * len(kernels)]
+    for seed, values in factors.items():
+        lines.append(f'| {seed} | ' + ' | '.join(f'{values[k]:.3g}' if k in values else '-' for k in kernels) + ' |')
+    return lines
+
+
+def _fad_note(summary: dict, meta: dict) -> str:
+    patches = [v for entry in summary.values() for v in entry.get('fad_patches', {}).get('values', [])]
+    if not meta['protocol'].get('fad', True):
+        return 'FAD: off (--no-fad).'
+    if patches and not any('fad_musicnn' in entry for entry in summary.values()):
+        return (f'FAD: left out, {int(min(patches))} musicnn patches per set < 201 needed for a full-rank '
+                'covariance (evaluation audio too short).')
+    return (f"FAD: musicnn, reconstructions vs originals, whole evaluation files, 3 s patches every "
+            f"{meta['protocol'].get('fad_hop', 1.0):g} s ({int(max(patches)) if patches else '?'} per set); "
+            'comparable to other musicnn FADs at this set size only.')
+
+
 def markdown(summary: dict, claims: tp.Sequence[Record], ablations: tp.Sequence[Record], meta: dict) -> str:
+    schedule = meta.get('schedule', {})
     lines = ['# EnCodec-MMD at CPU scale: reproduction of the paper\'s codec-level claims', '',
              f"Base config `{meta['base_solver']}`, common overrides `{' '.join(meta['common']) or '(none)'}`, "
              f"seeds {meta['seeds']}; evaluated on `{meta['protocol']['manifest']}` "
              f"({meta.get('n_segments', '?')} segments of {meta['protocol']['segment_duration']} s).", '',
-             'Mean ± standard deviation over seeds. mmd: eq. (7), delay-aligned; mmd_unbiased: shared pairs '
-             'excluded (0 for independent codebooks); tc / tc_delay: pairwise total correlation in % of the '
-             'joint entropy (plain / delay-aligned frames); code_entropy: mean per-codebook code entropy in nats '
-             '(max ln(cardinality)); SI-SNR in dB.', '',
-             '| setting | n | ' + ' | '.join(TABLE_METRICS) + ' |', '|---|---|' + '---|' * len(TABLE_METRICS)]
-    for key, entry in summary.items():
-        lines.append(f"| {key} | {entry['n']} | " + ' | '.join(_cell(entry, m) for m in TABLE_METRICS) + ' |')
-    lines += ['', '## Claims', '', '| claim | metric | a | b | a − b | SE | verdict |', '|---|---|---|---|---|---|---|']
+             f"Paired design: per seed a trunk trains at weight 0 for {schedule.get('trunk_epochs', '?')} epochs, "
+             f"then every setting branches from it for {schedule.get('branch_epochs', '?')} epochs (row "
+             "`trunk:trunk`: the trunks themselves).", '',
+             'Mean ± standard deviation over seeds. Reconstruction: msspec (lower is better), si_snr_db (dB, higher '
+             'is better), logmel_corr (log-mel correlation with the input), fad_musicnn. Liveness: cross_corr '
+             '(outputs of different inputs), min_usage (smallest codebook perplexity / bins), live (fraction of '
+             f'seeds meeting all of logmel_corr >= {LIVE_LOGMEL_CORR}, cross_corr < {LIVE_CROSS_CORR}, '
+             f'min_usage >= {LIVE_MIN_USAGE}). Independence: mmd (eq. (7), delay-aligned, Gaussian kernel), '
+             'mmd_unbiased (shared pairs excluded, 0 for independent codebooks), tc / tc_delay (pairwise total '
+             'correlation in % of the joint entropy, plain / delay-aligned frames), code_entropy (mean per-codebook '
+             'code entropy in nats).', '', _fad_note(summary, meta), '', *_table(summary, TABLE_METRICS),
+             '', '## Liveness criteria, each separately', '',
+             'Each flag is the fraction of seeds that meet the criterion.', '',
+             *_table(summary, LIVENESS_METRICS), *_perplexities(summary),
+             '', '## Claims', '',
+             'a − b is the mean of per-seed differences (paired: both branch from the same trunk), SE their std / '
+             'sqrt(n); verdict rules in `audiocraft_mmd/reproduce/claims.py`.', '',
+             '| claim | metric | a | b | a − b | SE | n | verdict |', '|---|---|---|---|---|---|---|---|']
     for c in claims:
         lines.append(f"| {c['claim']} | {c['metric']} | {c['mean_a']:.4g} | {c['mean_b']:.4g} | {c['diff']:+.3g} | "
-                     f"{c['se']:.2g} | {c['verdict']} |")
+                     f"{c['se']:.2g} | {c.get('n', '?')}{'' if c.get('paired', True) else ' (unpaired)'} | "
+                     f"{c['verdict']} |")
+    lines += _kernel_factors(meta)
     if ablations:
-        lines += ['', '## Ablations at the chosen weight (variant − reference)', '',
+        lines += ['', '## Ablations at the chosen weight (variant − reference, paired)', '',
                   '| variant | reference | metric | variant mean | reference mean | diff | SE |',
                   '|---|---|---|---|---|---|---|']
         for r in ablations:
@@ -51,10 +113,10 @@ def plot_weight_sweep(summary: dict, path: Path) -> None:
     keys = [f'weight:{weight_label(w)}' for w in WEIGHTS if f'weight:{weight_label(w)}' in summary]
     xs = list(range(len(keys)))
     panels = (('mmd', 'MMD (eq. 7, delay)'), ('tc', 'TC (% of joint entropy)'), ('msspec', 'MSSpec'),
-              ('code_entropy', 'code entropy (nats, mean of codebooks)'))
+              ('si_snr_db', 'SI-SNR (dB)'), ('code_entropy', 'code entropy (nats, mean of codebooks)'))
     panels = tuple(p for p in panels if all(p[0] in summary[k] for k in keys))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
-    for ax, (metric, title) in zip(axes, panels):
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
+    for ax, (metric, title) in zip(axes[0], panels):
         series = [(metric, 'plain')] + ([('tc_delay', 'delay-aligned')] if metric == 'tc' else [])
         for name, label in series:
             means = [summary[k][name]['mean'] for k in keys]
@@ -97,7 +159,7 @@ def plot_mutual_information(summary: dict, path: Path) -> None:
 def portable(meta: dict) -> dict:
     """`meta` with the paths inside the repository made relative to it (manifest, XP folders, logs)."""
     protocol = {**meta['protocol'], 'manifest': repo_relative(meta['protocol']['manifest'])}
-    statuses = [{**status, **{key: repo_relative(status[key]) for key in ('folder', 'log') if key in status}}
+    statuses = [{**status, **{key: repo_relative(status[key]) for key in ('folder', 'log') if status.get(key)}}
                 for status in meta.get('statuses', [])]
     return {**meta, 'protocol': protocol, 'statuses': statuses}
 

@@ -19,6 +19,7 @@ _REGISTRY: tp.Dict[str, tp.Tuple[str, str]] = {
 }
 # solver name -> (module, function) checking the config keys that solver owns
 _VALIDATORS: tp.Dict[str, tp.Tuple[str, str]] = {
+    'compression': ('audiocraft_mmd.solvers.compression', 'validate_config'),
     'compression_mmd': ('audiocraft_mmd.solvers.compression_mmd', 'validate_config'),
     'musicgen': ('audiocraft_mmd.solvers.musicgen_mmd', 'validate_config'),
     'musicgen_mmd': ('audiocraft_mmd.solvers.musicgen_mmd', 'validate_config'),

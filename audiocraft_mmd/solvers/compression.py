@@ -2,11 +2,25 @@
 import contextlib
 import typing as tp
 
+import flashy
 import omegaconf
-
+import torch
 from audiocraft.solvers import compression
 
-from ..compat.checkpoints import WeightsOnlyCheckpointMixin
+from ..compat.checkpoints import WeightsOnlyCheckpointMixin, load_state, resolve_checkpoint
+from ..config_validation import is_int, require
+from ..metrics import music_quality
+from ..metrics.liveness import Liveness, looks_collapsed
+from ..models import codec_training
+
+
+def validate_config(cfg: omegaconf.DictConfig) -> None:
+    """Check the blocks our compression solvers add to audiocraft's: `codec_training` and `liveness`."""
+    if 'codec_training' in cfg:
+        codec_training.validate_config(cfg.codec_training)
+    if 'liveness' in cfg:
+        batches = cfg.liveness.get('valid_batches')
+        require(is_int(batches) and batches >= 0, 'liveness.valid_batches', batches, "must be an integer >= 0")
 
 
 @contextlib.contextmanager
@@ -32,14 +46,92 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
     `audiocraft.train`, which cannot load without audiocraft's source config tree).
 
     It accepts our configs' `losses.mmd` key when it is 0 (the independence loss is the
-    `compression_mmd` solver's job).
+    `compression_mmd` solver's job). It adds:
+    - the `codec_training` block, applied to the model right after audiocraft builds it
+      (`models/codec_training.py`: initialization and dead-code replacement that let small codecs learn);
+    - liveness metrics (`metrics/liveness.py`: SI-SNR in dB, log-mel correlation, output/output
+      correlation, code perplexity) in the valid stage (`liveness.valid_batches` batches) and the
+      evaluate stage (all batches), and a warning when the codec looks collapsed.
+    - with `metrics.fad.use`, `fad_musicnn` of reconstructions vs originals in the evaluate stage
+      (`audiocraft_mmd.metrics.music_quality`).
     """
     def __init__(self, cfg: omegaconf.DictConfig):
         if type(self) is CompressionSolver and cfg.losses.get('mmd', 0):
             raise ValueError(f"losses.mmd={cfg.losses.mmd} but solver=compression ignores the independence loss; "
                              "use solver=compression_mmd")
+        music_quality.check_music_metrics(cfg, generation=False)
         with _without_key(cfg.losses, 'mmd'):
             super().__init__(cfg)
+
+    def build_model(self):
+        super().build_model()
+        # In place, before the EMA and any checkpoint restore (both come after build_model).
+        for action in codec_training.apply_codec_training(self.model, self.cfg.get('codec_training')):
+            self.logger.info("codec_training: %s", action)
+
+    # audiocraft's `continue_from` path resolver (`audiocraft.utils.checkpoint.resolve_checkpoint_path`)
+    # starts with `from audiocraft import train`, which builds audiocraft's own hydra main: inside a `dora run`
+    # of ours, hydra is already initialized and the import raises ("GlobalHydra is already initialized"),
+    # for a sig and a path alike. Its `//pretrained/NAME` branch does not resolve anything: it asks
+    # `load_from_pretrained(NAME)` for the state, then keeps only the best state exactly as for another XP's
+    # checkpoint. So a `continue_from` is resolved here and handed to audiocraft through that branch.
+    _CONTINUE = '//pretrained/continue_from:'
+
+    def load_checkpoints(self, load_best: bool = False, ignore_state_keys: tp.List[str] = []) -> tp.Optional[dict]:
+        """audiocraft's, with `continue_from` (`//sig/SIG`, an XP folder or a checkpoint file) resolved in our
+        Dora folder and loaded with our checkpoint policy (see `_CONTINUE`); audiocraft then keeps only the
+        model's best state (fresh optimizer, epoch 1). A run that has its own checkpoint resumes from it."""
+        ref = self.cfg.get('continue_from')
+        if not (isinstance(ref, str) and ref) or ref.startswith('//pretrained/') or \
+                self.checkpoint_path(use_fsdp=False).exists():
+            return super().load_checkpoints(load_best, ignore_state_keys)
+        with omegaconf.open_dict(self.cfg):
+            self.cfg.continue_from = self._CONTINUE + str(resolve_checkpoint(ref))
+        try:
+            return super().load_checkpoints(load_best, ignore_state_keys)
+        finally:
+            with omegaconf.open_dict(self.cfg):
+                self.cfg.continue_from = ref
+
+    def load_from_pretrained(self, name: str) -> dict:
+        if name.startswith(self._CONTINUE[len('//pretrained/'):]):
+            path = name.split(':', 1)[1]
+            self.logger.info("Continuing from provided checkpoint: %s", path)
+            return load_state(path)
+        return super().load_from_pretrained(name)
+
+    def valid(self):
+        metrics = super().valid()
+        batches = self.cfg.get('liveness', {}).get('valid_batches', 0)
+        if batches:
+            metrics.update(self.measure_liveness('valid', batches))
+        return metrics
+
+    def evaluate(self):
+        metrics = super().evaluate()
+        metrics.update(self.measure_liveness('evaluate'))
+        metrics.update(music_quality.evaluate_reconstruction_fad(self))
+        return metrics
+
+    def measure_liveness(self, split: str, max_batches: tp.Optional[int] = None) -> tp.Dict[str, float]:
+        """Liveness metrics of the model on `split` (at most `max_batches` batches), averaged over ranks;
+        warns when the codec looks collapsed."""
+        self.model.eval()
+        liveness = Liveness(self.cfg.sample_rate, self.model.cardinality)
+        with torch.no_grad():
+            for idx, batch in enumerate(self.dataloaders[split]):
+                if max_batches is not None and idx >= max_batches:
+                    break
+                x = batch.to(self.device)
+                qres = self.model(x)
+                liveness.update(x, qres.x, qres.codes)
+        metrics = flashy.distrib.average_metrics(liveness.compute())
+        reason = looks_collapsed(metrics)
+        if reason:
+            self.logger.warning("The codec looks collapsed at epoch %d (%s): %s. See docs/codec_collapse.md.",
+                                self.epoch, split, reason)
+        metrics['collapsed'] = float(reason is not None)
+        return metrics
 
     @staticmethod
     def model_from_checkpoint(checkpoint_path: tp.Any, device: tp.Any = 'cpu'):

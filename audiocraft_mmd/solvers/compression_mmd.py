@@ -23,7 +23,8 @@ this solver adds:
 - **Valid/evaluate.** The valid stage pools `mmd.valid_batches` batches into one no-grad MMD
   estimate (so valid curves exist even at weight 0); the evaluate stage adds the codebook
   independence metrics (`tc`, `tc_delay`, per-codebook MI) and the MMD on the evaluate set.
-- With `losses.mmd = 0` the training step is exactly audiocraft's (same RNG use, same updates).
+- With `losses.mmd = 0` and `codec_training` at audiocraft's behaviour (`init=default`,
+  `dead_codes=audiocraft`) the training step is exactly audiocraft's (same RNG use, same updates).
 - **Memory bank** (`mmd.estimator: bank`, `losses/mmd_bank.py`): instead of the macro-batch, every
   training step compares the rows of its own forward (captured from audiocraft's forward by
   `forward_streams.ForwardStreams`, no re-encode) with the detached rows of the previous
@@ -46,7 +47,7 @@ from ..config_validation import ConfigError, is_int, require
 from ..distributed import gather_rows
 from ..losses import MMDBank, MMDLoss
 from ..losses.streams import rvq_streams
-from .compression import CompressionSolver
+from .compression import CompressionSolver, validate_config as validate_compression_config
 from .forward_streams import ForwardStreams, GradientOnce
 
 # Keys of the `mmd` block that this solver owns (the loss owns `MMDLoss.CONFIG_KEYS`).
@@ -57,6 +58,7 @@ SCOPES = ('rank', 'global')
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
     """Validate `losses.mmd` and the `mmd` block: the solver's keys here, the loss keys by `MMDLoss`."""
+    validate_compression_config(cfg)
     if 'mmd' not in cfg or 'mmd' not in cfg.get('losses', {}):
         raise ConfigError("The compression_mmd solver needs `losses.mmd` and an `mmd` block "
                           "(see config/solver/compression/default.yaml)")

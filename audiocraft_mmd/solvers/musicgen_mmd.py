@@ -14,6 +14,7 @@ from audiocraft.solvers import musicgen
 
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin
 from ..config_validation import require
+from ..metrics import music_quality
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
@@ -52,9 +53,19 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
     `compression_model_n_q` wrapping, the codec/LM consistency checks) is audiocraft's code.
     `//pretrained/NAME` references go to audiocraft unchanged.
 
+    The evaluate stage adds the offline music metrics (`metrics.fad.use`, `metrics.kld.use`:
+    `fad_musicnn`, `kld_musicnn`; see `audiocraft_mmd.metrics.music_quality`), checked at start.
+
     Checkpoints store `xp.cfg` as a plain container (`WeightsOnlyCheckpointMixin`), so they resume,
     export and load with `weights_only=True`.
     """
+
+    def __init__(self, cfg: omegaconf.DictConfig):
+        music_quality.check_music_metrics(cfg, generation=True)
+        super().__init__(cfg)
+
+    def evaluate(self) -> dict:
+        return {**super().evaluate(), **music_quality.evaluate_generation_metrics(self)}
 
     def build_model(self) -> None:
         from ..export import export_compression_model

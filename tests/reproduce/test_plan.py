@@ -1,21 +1,59 @@
-"""reproduce.plan: the runs of the reproduction."""
+"""reproduce.plan: trunks and branches of the reproduction."""
 import pytest
 
-from audiocraft_mmd.reproduce.plan import CHOSEN_WEIGHT, build_plan
+from audiocraft_mmd.reproduce.__main__ import get_parser, schedule_of
+from audiocraft_mmd.reproduce.plan import (CHOSEN_WEIGHT, FULL, KERNEL_VARIANTS, QUICK, Schedule, build_plan,
+                                           check_common, trunk_of)
 
 
-def test_plan_shares_the_reference_runs():
-    runs = build_plan([0, 1], ['weight', 'alignment', 'streams'])
-    assert len(runs) == 4 * 2 + 2 * 2  # the ablations reuse the weight sweep's 1e3 runs
-    assert len({run.name for run in runs}) == len(runs)
-    parallel = [run for run in runs if run.group == 'alignment']
-    assert all(f'losses.mmd={CHOSEN_WEIGHT:g}' in run.overrides and 'mmd.delay=false' in run.overrides
-               for run in parallel)
-    # Without the weight group, the reference runs are added once per seed.
-    alone = build_plan([3], ['streams'])
-    assert sorted(run.name for run in alone) == ['streams:residual:seed3', 'weight:1e3:seed3']
+def test_full_plan_trunks_first_then_every_setting_branches():
+    runs = build_plan(Schedule(seeds=(0, 1, 2), trunk_epochs=7, branch_epochs=3))
+    trunks, branches = runs[:3], runs[3:]
+    assert all(r.is_trunk for r in trunks) and not any(r.is_trunk for r in branches)
+    assert [r.seed for r in trunks] == [0, 1, 2]
+    assert all(r.overrides == ('losses.mmd=0', 'optim.epochs=7') for r in trunks)
+    # per seed: 4 weights + parallel + residual + codebook normalization + 3 kernels
+    assert len(branches) == 3 * (4 + 3 + 3)
+    assert len({r.name for r in runs}) == len(runs)
+    assert all('optim.epochs=3' in r.overrides for r in branches)
+    assert all(trunk_of(r, runs).seed == r.seed for r in branches)
+    parallel = [r for r in branches if r.group == 'alignment']
+    assert all(f'losses.mmd={CHOSEN_WEIGHT:g}' in r.overrides and 'mmd.delay=false' in r.overrides for r in parallel)
+    kernels = [r for r in branches if r.group == 'kernels']
+    assert sorted({r.kernel for r in kernels}) == sorted(KERNEL_VARIANTS)
+    # a kernel's weight is measured on its trunk: the runner adds it, the plan must not
+    assert all(not any(o.startswith('losses.mmd=') for o in r.overrides) for r in kernels)
+    assert all(f'mmd.kernel={r.kernel}' in r.overrides for r in kernels)
 
 
-def test_unknown_group_is_named():
-    with pytest.raises(ValueError, match='kernels'):
-        build_plan([0], ['weight', 'kernels'])
+def test_quick_plan_is_the_small_subset():
+    runs = build_plan(QUICK)
+    assert sorted(r.name for r in runs) == sorted(
+        [f'trunk:trunk:seed{s}' for s in (0, 1)] + [f'{g}:{label}:seed{s}' for s in (0, 1)
+                                                    for g, label in (('weight', '0'), ('weight', '1e3'),
+                                                                     ('alignment', 'parallel'))])
+    # Same runs (overrides included) as in the full plan, so a full run reuses a quick run's XPs.
+    assert set(runs) <= set(build_plan(FULL))
+
+
+def test_an_ablation_alone_brings_its_reference_once():
+    runs = build_plan(Schedule(seeds=(3,), groups=('streams', 'kernels')))
+    assert sorted(r.name for r in runs) == sorted(['trunk:trunk:seed3', 'streams:residual:seed3', 'weight:1e3:seed3']
+                                                  + [f'kernels:{k}:seed3' for k in KERNEL_VARIANTS])
+
+
+def test_flags_replace_the_schedule_values():
+    args = get_parser().parse_args(['--quick', '--seeds', '5', '--branch-epochs', '2'])
+    assert schedule_of(args) == Schedule(seeds=(5,), groups=QUICK.groups, weights=QUICK.weights,
+                                         trunk_epochs=QUICK.trunk_epochs, branch_epochs=2)
+    assert schedule_of(get_parser().parse_args([])) == FULL
+
+
+def test_bad_plans_are_refused():
+    with pytest.raises(ValueError, match='nonsense'):
+        build_plan(Schedule(groups=('weight', 'nonsense')))
+    with pytest.raises(ValueError, match='epochs'):
+        build_plan(Schedule(branch_epochs=0))
+    with pytest.raises(ValueError, match='--trunk-epochs'):
+        check_common(['dataset.batch_size=2', 'optim.epochs=1'])
+    check_common(['optim.updates_per_epoch=2', 'mmd.num_batches=2'])

@@ -1,21 +1,49 @@
-"""reproduce.runner: an XP trained under a changed default is config drift."""
-from audiocraft_mmd.reproduce.plan import CHOSEN_WEIGHT
+"""reproduce.runner: config drift, and how a branch is started from its trunk."""
+from pathlib import Path
+
+from audiocraft_mmd.reproduce.plan import CHOSEN_WEIGHT, Schedule, build_plan, trunk_run, weight_run
 
 
 def test_changed_default_is_config_drift(dora_dir, monkeypatch):
     """Dora hashes overrides only: an XP folder trained under an older default must not pass as done."""
     import omegaconf
-    from audiocraft_mmd.reproduce.plan import weight_run
     from audiocraft_mmd.reproduce.runner import config_drift, xp_of
     from audiocraft_mmd.train import main
     monkeypatch.setattr(main.dora, 'dir', dora_dir)
-    xp = xp_of(weight_run(CHOSEN_WEIGHT, 0), [])
-    assert config_drift(xp) == []  # no folder yet
-    saved = omegaconf.OmegaConf.create(omegaconf.OmegaConf.to_container(xp.cfg))
-    (xp.folder / '.hydra').mkdir(parents=True)
-    omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
-    assert config_drift(xp) == []
-    saved.mmd.normalize = 'dimension'
-    saved.optim.lr = 1.
-    omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
-    assert sorted(config_drift(xp)) == ['mmd.normalize', 'optim.lr']
+    for run, extra in ((trunk_run(0, 3), []), (weight_run(CHOSEN_WEIGHT, 0), ['continue_from=//sig/abc'])):
+        xp = xp_of(run, [], extra)
+        assert config_drift(xp) == []  # no folder yet
+        saved = omegaconf.OmegaConf.create(omegaconf.OmegaConf.to_container(xp.cfg))
+        (xp.folder / '.hydra').mkdir(parents=True)
+        omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
+        assert config_drift(xp) == []
+        saved.mmd.normalize = 'dimension'
+        saved.optim.lr = 1.
+        omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
+        assert sorted(config_drift(xp)) == ['mmd.normalize', 'optim.lr']
+
+
+def test_branch_starts_from_its_trunk_and_a_kernel_gets_its_weight():
+    from audiocraft_mmd.reproduce.runner import branch_extra
+    runs = build_plan(Schedule(seeds=(0,), groups=('kernels',)))
+    quadratic = next(r for r in runs if r.kernel == 'quadratic')
+    asked = []
+
+    def factors(folder):
+        asked.append(folder)
+        return {'quadratic': 1.234567e-5, 'linear': 0.01}
+    assert branch_extra(quadratic, 'abc123', Path('trunk'), factors) == [
+        'continue_from=//sig/abc123', 'losses.mmd=0.0123']  # 1e3 x 1.23e-5, 3 significant digits
+    assert asked == [Path('trunk')]
+    reference = next(r for r in runs if r.group == 'weight')
+    assert branch_extra(reference, 'abc123', Path('trunk'), factors) == ['continue_from=//sig/abc123']
+    assert reference.argv(['x=1'], ['continue_from=//sig/abc123'])[-3:] == [
+        'optim.epochs=4', 'continue_from=//sig/abc123', 'seed=0']
+
+
+def test_a_trunk_without_checkpoint_fails_its_branches_without_training(tmp_path):
+    from audiocraft_mmd.reproduce.runner import resolve_branches
+    runs = build_plan(Schedule(seeds=(0,), groups=('alignment',)))
+    trunks = {0: {'sig': 'abc', 'folder': str(tmp_path), 'status': 'failed'}}
+    resolved = resolve_branches([r for r in runs if not r.is_trunk], trunks, [], lambda folder: {})
+    assert [(xp, why) for _, xp, _, why in resolved] == [(None, 'trunk abc not trained')] * 2

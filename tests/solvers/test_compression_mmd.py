@@ -59,7 +59,8 @@ def _one_train_step(solver, batch):
 
 
 def test_weight_zero_equals_audiocraft(make_solver):
-    ours = make_solver('losses.mmd=0', seed=3)
+    # codec_training set to audiocraft's behaviour (our defaults re-initialize the model and revive dead codes)
+    ours = make_solver('losses.mmd=0', 'codec_training.init=default', 'codec_training.dead_codes=audiocraft', seed=3)
     batch = _batches(ours, 1)[0]
     # the same config through audiocraft's own solver class, same seed
     xp = main.get_xp(['solver=compression/encodec_mmd_debug', 'device=cpu', 'losses.mmd=0'] +

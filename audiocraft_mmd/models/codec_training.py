@@ -1,0 +1,49 @@
+"""The `codec_training` config block: what makes a small EnCodec learn (see docs/codec_collapse.md).
+
+- `init`: `default` keeps PyTorch's initialization (audiocraft's); `preserve_signal` re-initializes the
+  SEANet encoder and decoder so that their output depends on their input at step 0
+  (`models/initialization.py`).
+- `residual_scale`: with `preserve_signal`, the scale of each residual branch's last conv.
+- `dead_codes`: `audiocraft` keeps audiocraft 1.3.0's codebooks (a dead code's replacement is
+  overwritten by the EMA update of the same step, so it never takes effect); `replace` uses
+  `compat.codebook_expiry.ExpiringCodebook`, whose replacement takes effect.
+
+Both act on training only: checkpoints and exports keep audiocraft's EnCodec state-dict keys.
+"""
+import typing as tp
+
+import omegaconf
+from torch import nn
+
+from ..compat.codebook_expiry import use_expiring_codebooks
+from ..config_validation import require
+from .initialization import preserve_signal_
+
+INITS = ('default', 'preserve_signal')
+DEAD_CODES = ('audiocraft', 'replace')
+CONFIG_KEYS = ('init', 'residual_scale', 'dead_codes')
+
+
+def validate_config(block: omegaconf.DictConfig) -> None:
+    """Check the `codec_training` block; errors name the key."""
+    unknown = sorted(set(block.keys()) - set(CONFIG_KEYS))
+    require(not unknown, 'codec_training', unknown, f"unknown key(s); known keys: {list(CONFIG_KEYS)}")
+    require(block.init in INITS, 'codec_training.init', block.init, f"must be one of {INITS}")
+    require(isinstance(block.residual_scale, (int, float)) and block.residual_scale >= 0,
+            'codec_training.residual_scale', block.residual_scale, "must be a number >= 0")
+    require(block.dead_codes in DEAD_CODES, 'codec_training.dead_codes', block.dead_codes,
+            f"must be one of {DEAD_CODES}")
+
+
+def apply_codec_training(model: nn.Module, block: tp.Optional[omegaconf.DictConfig]) -> tp.List[str]:
+    """Apply the `codec_training` block to a freshly built compression model; returns what was done."""
+    done: tp.List[str] = []
+    if block is None:
+        return done
+    if block.init == 'preserve_signal':
+        scale = float(block.residual_scale)
+        count = preserve_signal_(model.encoder, scale) + preserve_signal_(model.decoder, scale)
+        done.append(f"preserve_signal init of {count} convs (residual_scale {block.residual_scale})")
+    if block.dead_codes == 'replace':
+        done.append(f"dead-code replacement in {use_expiring_codebooks(model.quantizer)} codebooks")
+    return done

@@ -1,0 +1,37 @@
+"""Train the LMs of the study as Dora XPs with the codec reproduction's runner (resumable, a few at once).
+
+`audiocraft_mmd.reproduce.runner.train` takes the run's `dora run` arguments as its third argument
+in its reworked form (trunk and branches) and the common overrides in its first form (then it calls
+`run.argv(common)`); `LMRun.argv` has the codec runs' contract, so both forms train an LM run.
+(If the codec runner's `train` settles on one signature, `_train` below becomes one line.)
+"""
+import concurrent.futures
+import inspect
+from pathlib import Path
+import typing as tp
+
+from ..reproduce import runner
+from .plan import LMRun
+
+
+def _train(run: LMRun, xp: tp.Any, common: tp.Sequence[str], log_dir: Path) -> tp.Dict[str, tp.Any]:
+    takes_argv = 'argv' in inspect.signature(runner.train).parameters
+    return runner.train(run, xp, run.argv(common) if takes_argv else common, log_dir)  # type: ignore
+
+
+def xp_of(run: LMRun, common: tp.Sequence[str]) -> tp.Any:
+    return runner.xp_of(run, common)  # type: ignore
+
+
+def train_lms(runs: tp.Sequence[LMRun], common: tp.Sequence[str], log_dir: Path, jobs: int = 2,
+              train_missing: bool = True) -> tp.List[tp.Dict[str, tp.Any]]:
+    """Train every LM, `jobs` at a time, flatten LMs first (the slow ones); statuses in plan order.
+    With `train_missing` false nothing is trained: the statuses say which XPs exist."""
+    xps = [xp_of(run, common) for run in runs]  # hydra's config loading is not thread-safe: all first
+    if not train_missing:
+        return [{'run': r.name, 'sig': x.sig, 'folder': str(x.folder), 'seconds': 0.,
+                 'status': 'done' if runner.is_trained(x) else 'untrained'} for r, x in zip(runs, xps)]
+    order = sorted(range(len(runs)), key=lambda i: runs[i].pattern != 'flatten')
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(jobs, 1)) as pool:
+        done = dict(zip(order, pool.map(lambda i: _train(runs[i], xps[i], common, log_dir), order)))
+    return [done[i] for i in range(len(runs))]
