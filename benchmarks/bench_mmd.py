@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--block-size', type=int, default=1024)
     parser.add_argument('--threads', type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument('--json', help="also write the rows to this JSON file")
     parser.add_argument('--memory-worker', choices=['ours', 'dense'], help=argparse.SUPPRESS)
     parser.add_argument('--time-worker', nargs='+', choices=['ours', 'dense'], help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -171,6 +172,7 @@ def main() -> None:
     header += f" | {'TFLOP/s':>7}" if cuda else ''
     print(header)
     print('-' * len(header))
+    rows = []
     for n in args.sizes:
         ours = _run(args, n, '--memory-worker', 'ours')
         # The dense reference peaks at about 26 n x n float32 matrices (measured at n = 4096): skip it
@@ -190,9 +192,16 @@ def main() -> None:
         if cuda:
             line += f" | {6 * n * n * F / times['ours'] / 1e12:>7.2f}"
         print(line, flush=True)
+        rows.append({'n': n, 'block_size': args.block_size, 'device': args.device, 'ours_s': times['ours'],
+                     'ours_peak_mib': ours['peak'] / 2 ** 20, 'dense_s': times.get('dense'),
+                     'dense_peak_mib': None if dense is None else dense['peak'] / 2 ** 20,
+                     'tflops_fwd_bound': 6 * n * n * F / times['ours'] / 1e12})
     print("s: median wall time, cpu s: median process CPU time (all threads) of forward + backward; "
           "time x / cpu x: median over rounds of dense / ours; mem %: ours peak / dense peak "
           "(extra memory of one forward + backward)")
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(rows, f, indent=1)
 
 
 if __name__ == '__main__':

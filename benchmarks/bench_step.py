@@ -1,9 +1,16 @@
-"""Training-step time of CompressionMMDSolver with the MMD loss on vs off (same model, same data).
+"""Training-step time of CompressionMMDSolver with the MMD loss off, exact and bank (same model, same data).
 
 Usage: python benchmarks/bench_step.py [--paper-batch 1] [--paper-num-batches 32] [--repeats 1]
                                        [--debug-repeats 3] [--threads 2] [--profile] [--configs paper debug]
-(~10 min on 2 idle CPU cores with the defaults, nearly all of it the paper model's 2 x 32 timed steps;
+                                       [--estimators exact bank] [--device cpu] [--json PATH]
+(~15 min on 2 idle CPU cores with the defaults, nearly all of it the paper model's 3 x 32 timed steps;
 longer when other processes share the cores.)
+
+Estimators: `exact` (Algorithm 1: re-encode of the macro-batch + separate backward every num_batches
+steps) and `bank` (`mmd.estimator=bank`: each step's own forward streams against the previous
+num_batches - 1 batches, gradient joined to audiocraft's backward). Off and the estimators run in a
+rotating order, one macro-batch each, per repeat. With `--device cuda`, times are synchronized wall
+times and each mode's peak GPU memory (`torch.cuda.max_memory_allocated`) is reported.
 
 What it measures: the mean wall time of one real training step (`solver.run_step` inside the
 train stage, plus the EMA update the train loop does after it), averaged over whole macro-batches:
@@ -28,6 +35,7 @@ Configurations: (a) the paper's model, solver=compression/encodec_mmd_32khz (SEA
 `--profile` prints a torch.profiler (CPU) top-10 of one MMD-carrying step of the paper model.
 """
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -42,13 +50,13 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 sys.path.insert(0, ROOT)
 from audiocraft_mmd.train import get_solver, main as train_main  # noqa: E402
 
-TARGET = 1.25
+TARGET = {'exact': 1.25, 'bank': 1.03}
 MMD_WEIGHT = 1000.  # the paper's weight; the step cost does not depend on its value, only on it being > 0
 
 
-def build_solver(config: str, data: str, overrides: tp.Sequence[str], seed: int = 0):
+def build_solver(config: str, data: str, overrides: tp.Sequence[str], seed: int = 0, device: str = 'cpu'):
     """A solver built in-process as `dora run` would, its XP folder in a temporary Dora dir."""
-    argv = [f'solver=compression/{config}', 'device=cpu', 'dataset.num_workers=0',
+    argv = [f'solver=compression/{config}', f'device={device}', 'dataset.num_workers=0',
             *[f'datasource.{s}={data}/egs/{s}' for s in ('train', 'valid', 'evaluate', 'generate')], *overrides]
     xp = train_main.get_xp(argv)
     torch.manual_seed(seed)
@@ -98,6 +106,7 @@ def in_train_stage(solver, fn: tp.Callable[[], None]) -> None:
     def stage():
         solver.model.train(True)
         solver._macro_batch = []
+        solver._clear_bank()
         fn()
     # is_training is `current_stage == 'train'`: steps must run inside run_stage('train', ...).
     solver.run_stage('train', stage)
@@ -112,65 +121,87 @@ def train_step(solver, idx: int, batch: torch.Tensor) -> None:
         solver.ema.step()
 
 
-def run_macro_batch(solver, batches, weight: float, marks: MMDMarks) -> dict:
-    """Train steps over `batches` (one macro-batch) at MMD weight `weight`: wall and CPU seconds."""
-    solver.mmd_weight = weight
+def _sync(solver) -> None:
+    if str(solver.device).startswith('cuda'):
+        torch.cuda.synchronize()
+
+
+def run_macro_batch(solver, batches, mode: str, marks: MMDMarks) -> dict:
+    """Train steps over `batches` (one macro-batch) with the MMD `off` or on with estimator `mode`:
+    wall and CPU seconds (and peak GPU memory on CUDA)."""
+    solver.mmd_weight = 0. if mode == 'off' else MMD_WEIGHT
+    solver.mmd_estimator = 'exact' if mode == 'off' else mode
+    cuda = str(solver.device).startswith('cuda')
     marks.reset()
     out: dict = {}
 
     def steps():
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        _sync(solver)
         start, start_cpu = time.perf_counter(), time.process_time()
         out['steps'] = []
         for idx, batch in enumerate(batches):
             train_step(solver, idx, batch)
+            _sync(solver)
             out['steps'].append(time.perf_counter() - start - sum(out['steps']))
         out['wall'] = time.perf_counter() - start
         out['cpu'] = time.process_time() - start_cpu
+        out['peak_gib'] = torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else None
     in_train_stage(solver, steps)
-    if weight > 0:
+    if mode == 'exact':
         out['fwd'], out['bwd'] = marks.split()
     return out
 
 
-def warm_up(solver, batches, marks: MMDMarks) -> None:
+def warm_up(solver, batches, marks: MMDMarks, estimators: tp.Sequence[str]) -> None:
     """Untimed: two steps (the first training forward runs the codebooks' k-means init; Adam's state,
-    allocator and oneDNN caches fill), then the MMD path (re-encode, loss, backward) once on two batches.
-    A full warm-up macro-batch would cost num_batches steps for the same shapes."""
-    run_macro_batch(solver, batches[:2], 0., marks)
-    solver.model.train(True)
-    (MMD_WEIGHT * solver.macro_batch_mmd(batches[:2], with_grad=True)).backward()
-    solver.optimizer.zero_grad()
+    allocator and oneDNN caches fill), then the MMD path (re-encode, loss, backward) once on two batches
+    and two bank steps. A full warm-up macro-batch would cost num_batches steps for the same shapes."""
+    run_macro_batch(solver, batches[:2], 'off', marks)
+    if 'exact' in estimators:
+        solver.model.train(True)
+        (MMD_WEIGHT * solver.macro_batch_mmd(batches[:2], with_grad=True)).backward()
+        solver.optimizer.zero_grad()
+    if 'bank' in estimators:
+        run_macro_batch(solver, batches[:2], 'bank', marks)
 
 
-def measure(name: str, solver, batches, marks: MMDMarks, repeats: int) -> dict:
-    """Warm-up, then `repeats` off/on pairs in alternating order; per-step means."""
-    warm_up(solver, batches, marks)
-    pairs: tp.List[tp.Dict[str, dict]] = []
+def measure(name: str, solver, batches, marks: MMDMarks, repeats: int, estimators: tp.Sequence[str]) -> dict:
+    """Warm-up, then `repeats` rounds of off and each estimator in rotating order; per-step means."""
+    warm_up(solver, batches, marks, estimators)
+    modes = ['off', *estimators]
+    rounds: tp.List[tp.Dict[str, dict]] = []
     for r in range(repeats):
-        pair = {}
-        for key in (('off', 'on') if r % 2 == 0 else ('on', 'off')):
-            pair[key] = run_macro_batch(solver, batches, MMD_WEIGHT if key == 'on' else 0., marks)
-            print(f"  {name} repeat {r + 1}/{repeats} mmd {key}: {pair[key]['wall'] / len(batches):.3f} s/step",
+        done = {}
+        for key in modes[r % len(modes):] + modes[:r % len(modes)]:
+            done[key] = run_macro_batch(solver, batches, key, marks)
+            print(f"  {name} repeat {r + 1}/{repeats} mmd {key}: {done[key]['wall'] / len(batches):.3f} s/step",
                   flush=True)
-        pairs.append(pair)
+        rounds.append(done)
     n = len(batches)
-    return {
-        'off': statistics.mean(p['off']['wall'] for p in pairs) / n,
-        'on': statistics.mean(p['on']['wall'] for p in pairs) / n,
-        # medians of per-pair ratios: a pair ran back to back, under about the same machine load
-        'ratio': statistics.median(p['on']['wall'] / p['off']['wall'] for p in pairs),
-        'ratio_cpu': statistics.median(p['on']['cpu'] / p['off']['cpu'] for p in pairs),
-        'fwd': statistics.mean(p['on']['fwd'] for p in pairs), 'bwd': statistics.mean(p['on']['bwd'] for p in pairs),
-        # robust to load bursts of a shared machine: the median of all steps without MMD work
-        'median_off': statistics.median(t for p in pairs for t in p['off']['steps']),
-    }
+    out: dict = {'off': statistics.mean(p['off']['wall'] for p in rounds) / n,
+                 # robust to load bursts of a shared machine: the median of all steps without MMD work
+                 'median_off': statistics.median(t for p in rounds for t in p['off']['steps']),
+                 'peak_gib': {key: rounds[-1][key]['peak_gib'] for key in modes}}
+    for key in estimators:
+        out[key] = {
+            'step_s': statistics.mean(p[key]['wall'] for p in rounds) / n,
+            # medians of per-round ratios: a round ran back to back, under about the same machine load
+            'ratio': statistics.median(p[key]['wall'] / p['off']['wall'] for p in rounds),
+            'ratio_cpu': statistics.median(p[key]['cpu'] / p['off']['cpu'] for p in rounds),
+        }
+    if 'exact' in estimators:
+        out['exact']['fwd'] = statistics.mean(p['exact']['fwd'] for p in rounds)
+        out['exact']['bwd'] = statistics.mean(p['exact']['bwd'] for p in rounds)
+    return out
 
 
 def print_profile(solver, batches, marks: MMDMarks) -> None:
     """torch.profiler top-10 of the step that completes a macro-batch. The buffer is pre-filled with
     the other num_batches - 1 batches, the state run_step has reached at that step, so the profile
     costs one step rather than a whole macro-batch."""
-    solver.mmd_weight = MMD_WEIGHT
+    solver.mmd_weight, solver.mmd_estimator = MMD_WEIGHT, 'exact'
     marks.reset()
     activities = [torch.profiler.ProfilerActivity.CPU]
 
@@ -186,34 +217,43 @@ def print_profile(solver, batches, marks: MMDMarks) -> None:
 
 
 def run_config(label: str, config: str, args, batch: int, num_batches: int, repeats: int) -> dict:
+    # estimator=bank builds the solver's bank; run_macro_batch switches the estimator per macro-batch
     overrides = [f'dataset.batch_size={batch}', f'mmd.num_batches={num_batches}',
-                 f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}']
-    solver = build_solver(config, args.data, overrides)
-    batches = load_batches(solver, num_batches)
+                 f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}', 'mmd.estimator=bank']
+    solver = build_solver(config, args.data, overrides, device=args.device)
+    batches = [b.to(solver.device) for b in load_batches(solver, num_batches)]
     print(f"{label} ({config}): batch {batch}, num_batches {num_batches}, repeats {repeats}", flush=True)
     marks = MMDMarks(solver)
-    result = measure(label, solver, batches, marks, repeats)
-    result.update(config=config, batch=batch, num_batches=num_batches, repeats=repeats)
-    if args.profile and label == 'paper':
+    result = measure(label, solver, batches, marks, repeats, args.estimators)
+    result.update(config=config, batch=batch, num_batches=num_batches, repeats=repeats, device=args.device,
+                  threads=torch.get_num_threads())
+    if args.profile and label == 'paper' and 'exact' in args.estimators:
         print_profile(solver, batches, marks)
     return result
 
 
 def print_table(results: tp.List[dict]) -> None:
-    print("\n| config | batch | num_batches | repeats | step_off_s | step_on_s | ratio | ratio_cpu | mmd_part_s "
-          "| fwd_s | bwd_s | mmd_share |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("\n| config | device | batch | num_batches | repeats | estimator | step_off_s | step_s | ratio | ratio_cpu "
+          "| mmd_part_s | mmd_share | peak_GiB off / on |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        part = r['fwd'] + r['bwd']
-        print(f"| {r['config']} | {r['batch']} | {r['num_batches']} | {r['repeats']} | {r['off']:.3f} | "
-              f"{r['on']:.3f} | {r['ratio']:.3f} | {r['ratio_cpu']:.3f} | {part:.2f} | {r['fwd']:.2f} | "
-              f"{r['bwd']:.2f} | {part / r['num_batches'] / r['median_off']:.3f} |")
-    print(f"\ntarget <= {TARGET}x for encodec_mmd_32khz at num_batches 32")
-    print("step_*_s: mean wall seconds per training step over whole macro-batches (mmd weight 0 / "
-          f"{MMD_WEIGHT:g}); ratio / ratio_cpu: median over off/on pairs of on / off wall / process CPU "
-          "time; mmd_part_s: re-encode + MMD + its backward in the macro-batch's last step (fwd_s + bwd_s); "
-          "mmd_share: mmd_part_s / num_batches / (median step time with MMD off), the ratio's expected excess "
-          "over 1, less sensitive to other processes' load bursts than the ratio.")
+        for key in ('exact', 'bank'):
+            if key not in r:
+                continue
+            e = r[key]
+            part = e['fwd'] + e['bwd'] if key == 'exact' else None
+            share = f"{part / r['num_batches'] / r['median_off']:.3f}" if part is not None else '-'
+            peak = r['peak_gib']
+            memory = f"{peak['off']:.2f} / {peak[key]:.2f}" if peak['off'] is not None else '-'
+            print(f"| {r['config']} | {r['device']} | {r['batch']} | {r['num_batches']} | {r['repeats']} | {key} | "
+                  f"{r['off']:.3f} | {e['step_s']:.3f} | {e['ratio']:.3f} | {e['ratio_cpu']:.3f} | "
+                  f"{'-' if part is None else f'{part:.2f}'} | {share} | {memory} |")
+    print(f"\ntargets for encodec_mmd_32khz at num_batches 32: {TARGET}")
+    print("step_*_s: mean wall seconds per training step over whole macro-batches (mmd off, weight 0 / on, "
+          f"weight {MMD_WEIGHT:g}); ratio / ratio_cpu: median over rounds of on / off wall / process CPU time "
+          "(CPU time: prefer with --threads 1 on a shared machine); mmd_part_s (exact): re-encode + MMD + its "
+          "backward in the macro-batch's last step; mmd_share: mmd_part_s / num_batches / (median step time "
+          "with MMD off), the exact ratio's expected excess over 1, less sensitive to load bursts.")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
@@ -230,6 +270,9 @@ def main() -> None:
     parser.add_argument('--debug-repeats', type=int, default=3)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--profile', action='store_true')
+    parser.add_argument('--estimators', nargs='+', choices=['exact', 'bank'], default=['exact', 'bank'])
+    parser.add_argument('--device', default='cpu', help="cpu or cuda")
+    parser.add_argument('--json', help="also write the results to this JSON file")
     parser.add_argument('--data', default=os.path.join(ROOT, 'dataset', 'mmd_music'),
                         help="dataset root with egs/{train,valid,evaluate,generate} (make data)")
     args = parser.parse_args()
@@ -253,6 +296,9 @@ def main() -> None:
     finally:
         shutil.rmtree(dora_dir, ignore_errors=True)
     print_table(results)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(results, f, indent=1)
 
 
 if __name__ == '__main__':

@@ -2,8 +2,8 @@
 # This source code is licensed under the license found in the
 # LICENSE file in the root directory of this source tree.
 """Losses of audiocraft-mmd: the MMD independence loss (`mmd.MMDLoss`, built from the `mmd` config
-block by `MMDLoss.from_config`), its blocked estimator (`mmd_estimator`), its kernels (`kernels`)
-and the per-codebook streams it compares (`streams`)."""
+block by `MMDLoss.from_config`), its blocked estimator (`mmd_estimator`), the memory-bank
+estimator (`mmd_bank`, `mmd.estimator: bank`), its kernels (`kernels`) and the per-codebook streams it compares (`streams`)."""
 # flake8: noqa
 from .kernels import (
     KERNELS,
@@ -22,5 +22,6 @@ from .mmd import (
     shared_pairs,
     shuffle_codebooks,
 )
+from .mmd_bank import BankResult, MMDBank
 from .mmd_estimator import mmd2_unbiased
 from .streams import STREAM_KINDS, rvq_streams

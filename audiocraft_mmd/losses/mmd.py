@@ -241,6 +241,10 @@ class MMDLoss(nn.Module):
 
     def rows(self, streams: torch.Tensor) -> torch.Tensor:
         """Validated, aligned and normalized rows [n, K, D] from streams [B, K, D, T]."""
+        return normalize_rows(self.aligned_rows(streams), self.normalize, self.eps)
+
+    def aligned_rows(self, streams: torch.Tensor) -> torch.Tensor:
+        """Validated and aligned rows [n, K, D] from streams [B, K, D, T] (rows batch-major), not normalized."""
         if streams.dim() != 4:
             raise ValueError(f"MMDLoss expects streams of shape [B, K, D, T], got {tuple(streams.shape)}.")
         B, K, D, T = streams.shape
@@ -258,19 +262,25 @@ class MMDLoss(nn.Module):
         if n < 2:
             raise ValueError(f"MMDLoss needs at least 2 rows (B * T' = {n}), got streams of shape "
                              f"{tuple(streams.shape)} (delay={self.delay}).")
-        rows = z.permute(0, 3, 1, 2).reshape(n, K, D)
-        return normalize_rows(rows, self.normalize, self.eps)
+        return z.permute(0, 3, 1, 2).reshape(n, K, D)
 
-    def forward(self, streams: torch.Tensor, generator: tp.Optional[torch.Generator] = None) -> torch.Tensor:
+    def forward(self, streams: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
+                gather: tp.Optional[tp.Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
         """MMD^2 between joint and shuffled rows.
 
         Args:
             streams: [B, K, D, T] quantized codes (K codebooks of dimension D, T frames).
             generator: random generator for the subsample and the shuffles.
+            gather: applied to the aligned rows [n, K, D] before the normalization, e.g.
+                :func:`audiocraft_mmd.distributed.gather_rows` (`mmd.scope: global`: one estimate over
+                every rank's rows, whose statistics then cover all of them).
         Returns:
             Scalar loss.
         """
-        rows = self.rows(streams)
+        rows = self.aligned_rows(streams)
+        if gather is not None:
+            rows = gather(rows)
+        rows = normalize_rows(rows, self.normalize, self.eps)
         n = rows.shape[0]
         if self.max_rows is not None and n > self.max_rows:
             rows = rows[_randperm(n, generator, rows.device)[:self.max_rows]]

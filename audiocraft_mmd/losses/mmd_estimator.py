@@ -54,7 +54,8 @@ def _accumulate_tile(kernel: Kernel, a: _Rows, b: _Rows, weight: float, skip_dia
 
     Args:
         a: p rows, b: q rows (see :class:`_Rows`).
-        grad_a: [p, F] and grad_b: [q, F] accumulators (views), or None for forward only.
+        grad_a: [p, F] and grad_b: [q, F] accumulators (views), or None: the gradient of a side is
+            only computed when its accumulator is given (the memory bank needs one-sided tiles).
     Returns:
         The weighted tile sum, float64 scalar tensor.
     """
@@ -64,9 +65,10 @@ def _accumulate_tile(kernel: Kernel, a: _Rows, b: _Rows, weight: float, skip_dia
         s.clamp_min_(0.)
     # With skip_diagonal the kernel removes from the sum the very diagonal values it added (not
     # k(x_i, x_i) recomputed another way, which would differ by the matmul form's round-off).
-    total, deriv = kernel.evaluate_tile(s, derivative=grad_a is not None, skip_diagonal=skip_diagonal)
+    with_grad = grad_a is not None or grad_b is not None
+    total, deriv = kernel.evaluate_tile(s, derivative=with_grad, skip_diagonal=skip_diagonal)
     total = total * weight
-    if grad_a is None or grad_b is None:
+    if not with_grad:
         return total
     assert deriv is not None
     if skip_diagonal:
@@ -76,14 +78,18 @@ def _accumulate_tile(kernel: Kernel, a: _Rows, b: _Rows, weight: float, skip_dia
         # d s_ij / d a_i = 2 (a_i - b_j), d s_ij / d b_j = 2 (b_j - a_i), with G = deriv:
         # grad a_i = 2 (sum_j G_ij) a_i - 2 (G b)_i, grad b_j = 2 (sum_i G_ij) b_j - 2 (G^T a)_j.
         F = a.value.shape[1]
-        from_b = deriv @ b.right  # [-2 G b, row sums of G, G |b|^2]
-        grad_a.add_(from_b[:, :F].addcmul_(from_b[:, F:F + 1], a.value, value=2.), alpha=weight)
-        from_a = deriv.t() @ a.left  # [G^T a, G^T |a|^2, column sums of G]
-        grad_b.add_(from_a[:, :F].mul_(-2.).addcmul_(from_a[:, F + 1:], b.value, value=2.), alpha=weight)
+        if grad_a is not None:
+            from_b = deriv @ b.right  # [-2 G b, row sums of G, G |b|^2]
+            grad_a.add_(from_b[:, :F].addcmul_(from_b[:, F:F + 1], a.value, value=2.), alpha=weight)
+        if grad_b is not None:
+            from_a = deriv.t() @ a.left  # [G^T a, G^T |a|^2, column sums of G]
+            grad_b.add_(from_a[:, :F].mul_(-2.).addcmul_(from_a[:, F + 1:], b.value, value=2.), alpha=weight)
     else:
         # d s_ij / d a_i = b_j, d s_ij / d b_j = a_i.
-        grad_a.addmm_(deriv, b.value, alpha=weight)
-        grad_b.addmm_(deriv.t(), a.value, alpha=weight)
+        if grad_a is not None:
+            grad_a.addmm_(deriv, b.value, alpha=weight)
+        if grad_b is not None:
+            grad_b.addmm_(deriv.t(), a.value, alpha=weight)
     return total
 
 

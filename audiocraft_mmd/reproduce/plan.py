@@ -14,6 +14,8 @@ Settings (paper Fig. 2, Table 3 and the ablations of section 4):
 - ``streams``: `mmd.streams=residual` at the chosen weight (reference: quantized).
 - ``normalize``: `mmd.normalize=codebook` at the chosen weight (reference: none, the default).
 - ``exclude_shared``: `mmd.exclude_shared=true` at the chosen weight (reference: eq. (7)).
+- ``estimator``: `mmd.estimator=bank` (memory bank, ~1.0x step cost) at the chosen weight (reference: the
+  exact macro-batch estimator); e.g. `--groups estimator --seeds 0 1 2` for the paired comparison.
 - ``kernels``: `mmd.kernel` in {squared_inverse, quadratic, linear} (reference: gaussian) at the
   chosen weight times the kernel's factor, measured on the trunk's streams by the runner
   (`audiocraft_mmd.reproduce.kernel_factors`), so the weight is filled in at run time.
@@ -33,6 +35,7 @@ ABLATIONS: tp.Dict[str, tp.Tuple[str, str, str]] = {
     'streams': ('residual', 'mmd.streams=residual', 'quantized'),
     'normalize': ('codebook', 'mmd.normalize=codebook', 'none'),
     'exclude_shared': ('exclude_shared', 'mmd.exclude_shared=true', 'eq7'),
+    'estimator': ('bank', 'mmd.estimator=bank', 'exact'),
 }
 KERNEL_VARIANTS = ('squared_inverse', 'quadratic', 'linear')  # compared with gaussian (the default)
 GROUPS = ('weight',) + tuple(ABLATIONS) + ('kernels',)

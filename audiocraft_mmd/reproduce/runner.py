@@ -52,7 +52,12 @@ def epochs_done(xp: XP) -> int:
 
 # The config blocks that decide what a run trains: a changed default in one of them makes an
 # existing XP folder (same Dora signature, since Dora hashes the overrides only) a different model.
-TRAINING_BLOCKS = ('losses', 'mmd', 'balancer', 'optim', 'seanet', 'rvq', 'encodec', 'dataset', 'sample_rate')
+TRAINING_BLOCKS = ('losses', 'mmd', 'balancer', 'optim', 'seanet', 'rvq', 'encodec', 'dataset', 'sample_rate',
+                   'codec_training')
+# Keys added to a training block after XPs were trained, each with the value that does what those XPs did
+# (an XP saved without the key, composed now with this value, is the same model: not a drift).
+COMPATIBLE_ADDITIONS: tp.Dict[str, tp.Any] = {'mmd.estimator': 'exact', 'mmd.scope': 'rank'}
+_ABSENT = object()
 
 
 def saved_config(folder: Path) -> tp.Optional[omegaconf.DictConfig]:
@@ -75,7 +80,8 @@ def config_drift(xp: XP) -> tp.List[str]:
     for block in TRAINING_BLOCKS:
         a = flat(omegaconf.OmegaConf.to_container(saved, resolve=False).get(block), block)
         b = flat(omegaconf.OmegaConf.to_container(now, resolve=False).get(block), block)
-        drift += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        drift += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and not (
+            k not in a and b.get(k) == COMPATIBLE_ADDITIONS.get(k, _ABSENT)))
     return drift
 
 

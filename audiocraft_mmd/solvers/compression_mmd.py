@@ -25,6 +25,16 @@ this solver adds:
   independence metrics (`tc`, `tc_delay`, per-codebook MI) and the MMD on the evaluate set.
 - With `losses.mmd = 0` and `codec_training` at audiocraft's behaviour (`init=default`,
   `dead_codes=audiocraft`) the training step is exactly audiocraft's (same RNG use, same updates).
+- **Memory bank** (`mmd.estimator: bank`, `losses/mmd_bank.py`): instead of the macro-batch, every
+  training step compares the rows of its own forward (captured from audiocraft's forward by
+  `forward_streams.ForwardStreams`, no re-encode) with the detached rows of the previous
+  num_batches - 1 steps; d(weight * MMD)/d(encoder output) joins the first backward audiocraft runs
+  through the encoder (`forward_streams.GradientOnce`), so every step's update carries an MMD term
+  and no extra encoder pass is run. The bank is cleared at every stage start; `mmd` is logged every
+  num_batches steps (the full estimate over current + bank rows).
+- **Global scope** (`mmd.scope: global`, `audiocraft_mmd/distributed.py`): the training estimate
+  (exact or bank) is computed over the rows of all ranks, gathered with autograd, instead of each
+  rank's own (see "Distributed" above for `rank`); valid/evaluate estimates stay per rank, averaged.
 """
 import typing as tp
 
@@ -34,12 +44,16 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ..config_validation import ConfigError, is_int, require
-from ..losses import MMDLoss
+from ..distributed import gather_rows
+from ..losses import MMDBank, MMDLoss
 from ..losses.streams import rvq_streams
 from .compression import CompressionSolver, validate_config as validate_compression_config
+from .forward_streams import ForwardStreams, GradientOnce
 
 # Keys of the `mmd` block that this solver owns (the loss owns `MMDLoss.CONFIG_KEYS`).
-SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder')
+SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder', 'estimator', 'scope')
+ESTIMATORS = ('exact', 'bank')
+SCOPES = ('rank', 'global')
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
@@ -61,6 +75,12 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
             "must be an integer >= 0")
     require(isinstance(mmd.checkpoint_encoder, bool), 'mmd.checkpoint_encoder', mmd.checkpoint_encoder,
             "must be true or false")
+    require(mmd.get('estimator') in ESTIMATORS, 'mmd.estimator', mmd.get('estimator'), f"must be one of {ESTIMATORS}")
+    require(mmd.get('scope') in SCOPES, 'mmd.scope', mmd.get('scope'), f"must be one of {SCOPES}")
+    if mmd.estimator == 'bank':
+        for key, value in MMDBank.unsupported(MMDLoss.from_config(mmd)).items():
+            require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
+                    "constants: normalize=none, max_rows=null, exclude_shared=false)")
     num_codebooks = cfg.get('rvq', {}).get('n_q')
     if num_codebooks is not None:
         require(num_codebooks >= 2 or weight == 0, 'rvq.n_q', num_codebooks,
@@ -85,6 +105,11 @@ class CompressionMMDSolver(CompressionSolver):
         self.mmd_loss = MMDLoss.from_config(cfg.mmd)
         self._macro_batch: tp.List[torch.Tensor] = []
         self.mmd_rng = torch.Generator()
+        self.mmd_estimator = cfg.mmd.estimator
+        # Built whenever the loss allows one (validate_config refuses the bank otherwise), so that benchmarks
+        # may switch `mmd_estimator` on one solver.
+        self.mmd_bank = MMDBank(self.mmd_loss, cfg.mmd.num_batches) if not MMDBank.unsupported(self.mmd_loss) else None
+        self._forward_streams: tp.Optional[ForwardStreams] = None  # hooks installed on first bank step
         updates = cfg.optim.updates_per_epoch
         if self.mmd_weight > 0 and updates and updates % cfg.mmd.num_batches:
             self.logger.warning("optim.updates_per_epoch=%d is not a multiple of mmd.num_batches=%d: the last "
@@ -93,12 +118,14 @@ class CompressionMMDSolver(CompressionSolver):
 
     def common_train_valid(self, dataset_split: str, **kwargs: tp.Any):
         self._macro_batch = []
+        self._clear_bank()
         # Own generator for the shuffles, so that the MMD never changes audiocraft's random stream.
         self.mmd_rng.manual_seed(4321 + self.epoch)
         try:
             metrics = super().common_train_valid(dataset_split, **kwargs)
         finally:
             self._macro_batch = []
+            self._clear_bank()
         if self.is_training and flashy.distrib.world_size() > 1:
             metrics['rank_param_spread'] = self.rank_parameter_spread()
         return metrics
@@ -122,17 +149,65 @@ class CompressionMMDSolver(CompressionSolver):
             emb = self.model.encoder(x)
         return rvq_streams(self.model.quantizer, emb, kind=self.cfg.mmd.streams)
 
+    def _clear_bank(self) -> None:
+        if self.mmd_bank is not None:
+            self.mmd_bank.clear()
+
+    @property
+    def _mmd_gather(self) -> tp.Optional[tp.Callable[[torch.Tensor], torch.Tensor]]:
+        """Row gathering for the training estimate under `mmd.scope: global` (valid/evaluate stay per rank:
+        every rank runs the same number of training steps, not necessarily of evaluation batches)."""
+        return gather_rows if self.cfg.mmd.scope == 'global' and self.is_training else None
+
+    def _check_finite(self, mmd: torch.Tensor) -> None:
+        if not torch.isfinite(mmd):
+            raise FloatingPointError(f"The MMD loss is {mmd.item()} at epoch {self.epoch} ({self.current_stage}); "
+                                     "checkpoints of previous epochs are intact.")
+
     def macro_batch_mmd(self, batches: tp.Sequence[torch.Tensor], with_grad: bool) -> torch.Tensor:
         """The MMD of a macro-batch of audio batches (each [B, C, L])."""
         with torch.set_grad_enabled(with_grad):
             streams = torch.cat([self.codebook_streams(x, with_grad) for x in batches], dim=0)
-            mmd = self.mmd_loss(streams, generator=self.mmd_rng)
-        if not torch.isfinite(mmd):
-            raise FloatingPointError(f"The MMD loss is {mmd.item()} at epoch {self.epoch} ({self.current_stage}); "
-                                     "checkpoints of previous epochs are intact.")
+            mmd = self.mmd_loss(streams, generator=self.mmd_rng, gather=self._mmd_gather)
+        self._check_finite(mmd)
         return mmd
 
+    def bank_step(self, idx: int, batch: torch.Tensor, metrics: dict):
+        """audiocraft's training step, plus the memory-bank MMD of the streams of its own forward.
+
+        When the quantizer's forward returns, the streams' rows (gathered across ranks under the global
+        scope) go through the bank; d(weight * loss)/d(emb) (emb: encoder output, the graph from the rows to
+        emb is a few subtractions) is added to the first backward through emb (`GradientOnce`)."""
+        assert self.mmd_bank is not None, "validate_config refuses mmd.estimator=bank with these loss options"
+        if self._forward_streams is None:
+            self._forward_streams = ForwardStreams(self.model.quantizer, self.cfg.mmd.streams)
+        injected: tp.List[GradientOnce] = []
+
+        def on_streams(streams: torch.Tensor, emb: torch.Tensor) -> None:
+            rows = self.mmd_loss.aligned_rows(streams)
+            gather = self._mmd_gather
+            if gather is not None:
+                rows = gather(rows)
+            with_value = (idx + 1) % self.cfg.mmd.num_batches == 0
+            result = self.mmd_bank(rows, self.mmd_rng, with_value=with_value)
+            (grad,) = torch.autograd.grad(self.mmd_weight * result.loss, emb, retain_graph=True)
+            injected.append(GradientOnce(emb, grad))
+            if result.value is not None:
+                self._check_finite(result.value)
+                metrics['mmd'] = result.value
+                metrics['mmd_weighted'] = self.mmd_weight * result.value
+
+        with self._forward_streams.armed(on_streams):
+            metrics = super().run_step(idx, batch, metrics)
+        if len(injected) != 1 or not injected[0].applied:
+            raise RuntimeError("The bank MMD gradient did not join audiocraft's backward "
+                               f"({len(injected)} quantizer forward(s) seen in the step).")
+        injected[0].remove()
+        return metrics
+
     def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):
+        if self.is_training and self.mmd_weight > 0 and self.mmd_estimator == 'bank':
+            return self.bank_step(idx, batch, metrics)
         if self.is_training and self.mmd_weight > 0:
             self._macro_batch.append(batch.to(self.device))
             if len(self._macro_batch) == self.cfg.mmd.num_batches:

@@ -21,6 +21,15 @@ def test_changed_default_is_config_drift(dora_dir, monkeypatch):
         saved.optim.lr = 1.
         omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
         assert sorted(config_drift(xp)) == ['mmd.normalize', 'optim.lr']
+        # A key added later is no drift when its value does what older XPs did, and is one otherwise.
+        saved.mmd.normalize, saved.optim.lr = xp.cfg.mmd.normalize, xp.cfg.optim.lr
+        del saved.mmd['estimator']
+        omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
+        assert config_drift(xp) == []
+        with omegaconf.open_dict(xp.cfg):
+            xp.cfg.mmd.estimator = 'bank'
+        assert config_drift(xp) == ['mmd.estimator']
+        xp.cfg.mmd.estimator = 'exact'
 
 
 def test_branch_starts_from_its_trunk_and_a_kernel_gets_its_weight():

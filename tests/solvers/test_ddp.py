@@ -4,10 +4,13 @@ What it checks: with `dora run -d --ddp_workers 2 ... device=cpu`, the separate 
 both ranks (`mmd` in the train metrics) and the parameters stay identical across ranks after the
 epoch (`rank_param_spread`, logged by CompressionMMDSolver only when world_size > 1, is exactly 0).
 
-Run: .venv/bin/python -m pytest -q tests/solvers/test_ddp.py   (~30 s on 2 cores, plus the
-session's music_dataset fixture when run alone).
+Run: .venv/bin/python -m pytest -q tests/solvers/test_ddp.py   (~30 s per case on 2 cores, plus the
+session's music_dataset fixture when run alone). Cases: the default (rank scope, exact estimator), and, marked
+slow, `mmd.scope=global` and `mmd.estimator=bank` alone and together.
 """
 import json
+
+import pytest
 
 from conftest import datasource_overrides, run_dora, xp_sig
 
@@ -17,8 +20,16 @@ ARGS = ['solver=compression/encodec_mmd_debug', 'device=cpu', 'optim.epochs=1', 
         'mmd.num_batches=2', 'evaluate.every=100', 'generate.every=100', 'dataset.valid.num_samples=16']
 
 
-def test_two_rank_gloo_training_keeps_ranks_identical(music_dataset, dora_dir):
-    argv = ARGS + datasource_overrides(music_dataset)
+@pytest.mark.parametrize('options', [
+    (),
+    # global scope: one estimate over both ranks' rows, with the bank's hooks in audiocraft's step (~40 s);
+    # the math of both is pinned by the fast tests/test_distributed.py
+    pytest.param(('mmd.scope=global', 'mmd.estimator=bank'), marks=pytest.mark.slow),
+    pytest.param(('mmd.scope=global',), marks=pytest.mark.slow),
+    pytest.param(('mmd.estimator=bank',), marks=pytest.mark.slow),
+], ids=['rank-exact', 'global-bank', 'global-exact', 'rank-bank'])
+def test_two_rank_gloo_training_keeps_ranks_identical(music_dataset, dora_dir, options):
+    argv = ARGS + list(options) + datasource_overrides(music_dataset)
     run_dora(['-d', '--ddp_workers', '2', *argv], dora_dir, timeout=240)
     xp_dir = dora_dir / 'xps' / xp_sig(argv)
     history = json.loads((xp_dir / 'history.json').read_text())

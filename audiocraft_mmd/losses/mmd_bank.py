@@ -1,0 +1,187 @@
+# Copyright (c) audiocraft-mmd contributors.
+# This source code is licensed under the license found in the
+# LICENSE file in the root directory of this source tree.
+"""Memory-bank estimator of the MMD independence loss (`mmd.estimator: bank`).
+
+The exact estimator (Algorithm 1, `CompressionMMDSolver.macro_batch_mmd`) re-encodes a macro-batch
+of `num_batches` batches every `num_batches` steps. The bank instead reuses the rows of each
+training step's own forward: step t compares its m current rows (with gradient) and the detached
+rows of the previous `num_batches - 1` steps (the bank), n rows in all, with the same eq. (7) as
+:class:`MMDLoss`, and only the terms that involve a current row are computed with gradient.
+"""
+import collections
+import typing as tp
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from .kernels import Kernel
+from .mmd import MMDLoss, shuffle_codebooks
+from .mmd_estimator import _cross_sum, _within_sum
+
+
+class BankResult(tp.NamedTuple):
+    """What one bank step gives.
+
+    loss: scalar with gradient w.r.t. the current rows: the part of eq. (7) made of the terms that
+        involve a current row. Its gradient equals the gradient of the full estimate; its value is
+        not an MMD estimate on its own.
+    value: the full eq. (7) estimate over the n rows (no gradient), when asked, else None.
+    num_rows: n, current rows plus bank rows.
+    """
+    loss: torch.Tensor
+    value: tp.Optional[torch.Tensor]
+    num_rows: int
+
+
+def _grad_terms(kernel: Kernel, xg: torch.Tensor, yg: torch.Tensor, xc: torch.Tensor, yc: torch.Tensor,
+                block_size: int, within: float, cross: float,
+                grad_x: tp.Optional[torch.Tensor], grad_y: tp.Optional[torch.Tensor]) -> torch.Tensor:
+    """The terms of eq. (7) with at least one row of xg or yg, and (if given) their gradients.
+
+    Within sums over ordered pairs i != j: a pair (gradient row, constant row) appears twice.
+    Cross sum: (xg, yg), (xg, yc) and (xc, yg) pairs; the (xc, yc) pairs are constants.
+    """
+    value = _within_sum(kernel, xg, within, block_size, grad_x)
+    value = value + _cross_sum(kernel, xg, xc, 2. * within, block_size, grad_x, None)
+    value = value + _within_sum(kernel, yg, within, block_size, grad_y)
+    value = value + _cross_sum(kernel, yg, yc, 2. * within, block_size, grad_y, None)
+    value = value + _cross_sum(kernel, xg, yg, cross, block_size, grad_x, grad_y)
+    value = value + _cross_sum(kernel, xg, yc, cross, block_size, grad_x, None)
+    return value + _cross_sum(kernel, xc, yg, cross, block_size, None, grad_y)
+
+
+def _constant_terms(kernel: Kernel, xc: torch.Tensor, yc: torch.Tensor, block_size: int, within: float,
+                    cross: float) -> torch.Tensor:
+    """The terms of eq. (7) between constant rows only (bank joint rows, shuffled rows without a current code)."""
+    value = _within_sum(kernel, xc, within, block_size, None) + _within_sum(kernel, yc, within, block_size, None)
+    return value + _cross_sum(kernel, xc, yc, cross, block_size, None, None)
+
+
+class _BankMMD2(torch.autograd.Function):
+    """Gradient computed with the value (as `mmd_estimator._BlockedMMD2`), for the gradient rows only."""
+
+    @staticmethod
+    def forward(ctx, xg, yg, xc, yc, kernel, block_size, within, cross):  # type: ignore[override]
+        grad_x, grad_y = torch.zeros_like(xg), torch.zeros_like(yg)
+        value = _grad_terms(kernel, xg, yg, xc, yc, block_size, within, cross, grad_x, grad_y)
+        ctx.save_for_backward(grad_x, grad_y)
+        return value
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):  # type: ignore[override]
+        grad_x, grad_y = ctx.saved_tensors
+        return (grad_output * grad_x, grad_output * grad_y) + (None,) * 6
+
+
+class MMDBank:
+    """Memory-bank MMD: the current batch's rows against the detached rows of the previous batches.
+
+    Each call: the m current rows (with gradient, taken from the training forward itself) are put
+    first, followed by the bank's rows (oldest batch first), n rows in all. As in the exact estimator,
+    each codebook is shuffled by its own permutation drawn over all n rows from `generator`, so that
+    the shuffled rows mix current and bank codes exactly as a macro-batch of these n rows would. A
+    shuffled row carries gradient iff at least one of its codebooks came from a current row (about
+    1 - (1 - m / n)^K of them). Of eq. (7), only the terms that involve a gradient row (joint or
+    shuffled) are computed: with b = n - m bank rows and g gradient shuffled rows, O((m + g) n) kernel
+    evaluations instead of O(n^2); the constant terms (bank x bank) are skipped, except when the full
+    value is asked for (logging). The loss's gradient w.r.t. the current rows equals that of eq. (7)
+    over the n rows; the bank rows get none (they are constants).
+
+    Bias: the bank rows are the streams of batches t-1 ... t-(num_batches-1), produced by the encoder
+    (and codebooks) as they were at those steps, i.e. up to num_batches - 1 optimizer updates old
+    (staleness bounded by the bank's capacity; the bank is cleared at the start of every stage, so it
+    never holds rows of another epoch or stage). The estimate therefore compares the current encoder's
+    codes with a mixture of slightly older encoders' codes: it is unbiased for the MMD of that mixture,
+    not of the current encoder's distribution; the difference vanishes as the updates over
+    num_batches steps get small (small learning rate, late training). During the first num_batches - 1
+    steps of a stage the bank holds fewer batches (n smaller, the estimate noisier).
+
+    Weight: the exact estimator adds, every num_batches steps, the gradient w.r.t. all the macro-batch
+    rows; the bank adds, every step, the gradient w.r.t. that step's rows (about 1 / num_batches of the
+    total). Summed over num_batches steps they match in expectation, so the same `losses.mmd` gives
+    about the same push per macro-batch, spread over its steps.
+
+    Supported: `normalize='none'`, no `max_rows`, no `exclude_shared` (with row statistics or a
+    subsample the bank rows would not be constants); :meth:`validate` says so.
+
+    Args:
+        loss: the :class:`MMDLoss` whose kernel, delay and block size are used.
+        num_batches: macro-batch size; the bank holds num_batches - 1 batches.
+    """
+    def __init__(self, loss: MMDLoss, num_batches: int):
+        self.validate(loss)
+        if num_batches < 1:
+            raise ValueError(f"num_batches must be >= 1, got {num_batches}.")
+        self.loss = loss
+        self.num_batches = num_batches
+        self._bank: tp.Deque[torch.Tensor] = collections.deque(maxlen=num_batches - 1)
+
+    @staticmethod
+    def unsupported(loss: MMDLoss) -> tp.Dict[str, tp.Any]:
+        """Options of `loss` that the bank does not support, as {config key: value} (empty if none)."""
+        bad: tp.Dict[str, tp.Any] = {}
+        if loss.normalize != 'none':
+            bad['normalize'] = loss.normalize
+        if loss.max_rows is not None:
+            bad['max_rows'] = loss.max_rows
+        if loss.exclude_shared:
+            bad['exclude_shared'] = loss.exclude_shared
+        return bad
+
+    @classmethod
+    def validate(cls, loss: MMDLoss) -> None:
+        bad = cls.unsupported(loss)
+        if bad:
+            raise ValueError(f"The memory-bank estimator does not support {bad} (needs normalize='none', "
+                             "max_rows=None, exclude_shared=False).")
+
+    def clear(self) -> None:
+        """Empty the bank (at every stage start)."""
+        self._bank.clear()
+
+    def __len__(self) -> int:
+        """Number of batches held."""
+        return len(self._bank)
+
+    def __call__(self, rows: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
+                 with_value: bool = False) -> BankResult:
+        """One step: the estimate for `rows` against the bank, then `rows` (detached) enter the bank.
+
+        Args:
+            rows: [m, K, D] current rows (aligned, see :meth:`MMDLoss.rows`), with gradient.
+            generator: random generator of the K permutations (drawn over all n rows).
+            with_value: also compute the constant terms, to return the full eq. (7) value.
+        """
+        if rows.dim() != 3:
+            raise ValueError(f"MMDBank expects rows of shape [m, K, D], got {tuple(rows.shape)}.")
+        for old in self._bank:
+            if old.shape[1:] != rows.shape[1:]:
+                raise ValueError(f"rows of shape {tuple(rows.shape)} do not match the bank's "
+                                 f"{tuple(old.shape)}: clear() the bank when the codebooks change.")
+        if rows.dtype not in (torch.float32, torch.float64):
+            rows = rows.float()
+        m = rows.shape[0]
+        everything = torch.cat([rows, *[old.to(rows) for old in self._bank]], dim=0)
+        n = everything.shape[0]
+        if n < 2:
+            raise ValueError(f"MMDBank needs at least 2 rows in all, got {n}.")
+        shuffled, index = shuffle_codebooks(everything, generator, return_index=True)
+        touched = (index < m).any(dim=1)  # [n]: shuffled rows holding at least one current code
+        x, y = everything.reshape(n, -1), shuffled.reshape(n, -1)
+        xg, xc = x[:m], x[m:].detach()
+        yg, yc = y[touched], y[~touched].detach()
+        within, cross = 1. / (n * (n - 1)), -2. / n ** 2
+        kernel, block_size = self.loss.kernel, self.loss.block_size
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            if torch.is_grad_enabled() and (xg.requires_grad or yg.requires_grad):
+                loss = _BankMMD2.apply(xg, yg, xc, yc, kernel, block_size, within, cross)
+            else:
+                loss = _grad_terms(kernel, xg, yg, xc, yc, block_size, within, cross, None, None)
+            value = None
+            if with_value:
+                with torch.no_grad():
+                    value = (loss.detach() + _constant_terms(kernel, xc, yc, block_size, within, cross)).to(x.dtype)
+        self._bank.append(rows.detach())
+        return BankResult(loss.to(x.dtype), value, n)
