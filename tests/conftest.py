@@ -94,3 +94,23 @@ def recorded_music(tmp_path_factory) -> tp.Dict[str, tp.List[Path]]:
         genres.setdefault(json.loads(meta.read_text())['genre'], []).append(meta.with_suffix('.wav'))
     assert all(path.exists() for paths in genres.values() for path in paths), "builder metadata without audio"
     return genres
+
+
+@pytest.fixture
+def make_solver(music_dataset, dora_dir, monkeypatch):
+    """Build a debug EnCodec-MMD solver in-process (`solver=compression/encodec_mmd_debug` + overrides) on
+    `music_dataset`, torch seeded with `seed`; audiocraft's train() would create `solver.rng`, so it is set."""
+    import torch
+    from audiocraft_mmd.train import get_solver, main
+    monkeypatch.setattr(main.dora, 'dir', dora_dir)
+
+    def _make(*overrides, seed: int = 0):
+        argv = ['solver=compression/encodec_mmd_debug', 'device=cpu', *datasource_overrides(music_dataset),
+                *overrides]
+        xp = main.get_xp(argv)
+        torch.manual_seed(seed)
+        with xp.enter():
+            solver = get_solver(xp.cfg)
+        solver.rng = torch.Generator().manual_seed(1234)
+        return solver
+    return _make

@@ -198,21 +198,32 @@ def _min_samples(audio: EvalAudio) -> int:
     return int(MIN_DURATION * audio.sample_rate) + 1
 
 
+def cached_result(cache: tp.Optional[Path], key: dict, field: str) -> tp.Any:
+    """`field` of the JSON file `cache` when it was written under the same `key`, else None."""
+    if cache is None or not cache.exists():
+        return None
+    stored = json.loads(cache.read_text())
+    return stored[field] if stored.get('key') == key else None
+
+
+def load_codec(checkpoint: Path) -> tp.Tuple[omegaconf.DictConfig, torch.nn.Module]:
+    """The config and the compression model (best state) of a solver checkpoint."""
+    from ..compat.checkpoints import checkpoint_config, load_state
+    from ..models.loaders import compression_model_from_state
+    state = load_state(checkpoint)
+    return checkpoint_config(state, checkpoint), compression_model_from_state(state, checkpoint)
+
+
 def evaluate_checkpoint(checkpoint: Path, protocol: EvalProtocol, cache: tp.Optional[Path] = None,
                         audio: tp.Optional[EvalAudio] = None) -> tp.Dict[str, float]:
     """Evaluate the best state of a solver checkpoint, reusing `cache` when it holds the same
     protocol for the same checkpoint file (size and modification time)."""
-    from ..compat.checkpoints import checkpoint_config, load_state
-    from ..models.loaders import compression_model_from_state
     stat = checkpoint.stat()
     key = {'protocol': protocol.key(), 'checkpoint': str(checkpoint), 'size': stat.st_size, 'mtime': stat.st_mtime}
-    if cache is not None and cache.exists():
-        cached = json.loads(cache.read_text())
-        if cached.get('key') == key:
-            return cached['results']
-    state = load_state(checkpoint)
-    cfg = checkpoint_config(state, checkpoint)
-    model = compression_model_from_state(state, checkpoint)
+    results = cached_result(cache, key, 'results')
+    if results is not None:
+        return results
+    cfg, model = load_codec(checkpoint)
     if audio is None or audio.sample_rate != model.sample_rate:
         audio = load_audio(protocol, model.sample_rate, model.channels)
     results = evaluate_codec(model, cfg, audio, protocol)

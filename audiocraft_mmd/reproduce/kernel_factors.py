@@ -42,23 +42,18 @@ def trunk_stream_sets(model: torch.nn.Module, cfg: omegaconf.DictConfig, segment
 def trunk_factors(folder: Path, protocol: tp.Any, kernels: tp.Sequence[str], draws: int = 3) -> tp.Dict[str, float]:
     """{kernel: factor} for the trunk XP in `folder` (see the module docstring), from the cache when
     it was measured on the same checkpoint file with the same settings."""
-    from ..compat.checkpoints import checkpoint_config, load_state
     from ..losses.kernel_scale import REFERENCE_KERNEL, kernel_factors, kernel_losses
-    from ..models.loaders import compression_model_from_state
-    from .evaluation import load_audio
+    from .evaluation import cached_result, load_audio, load_codec
     checkpoint = folder / CHECKPOINT_NAME
     stat = checkpoint.stat()
     key = {'version': FACTORS_VERSION, 'size': stat.st_size, 'mtime': stat.st_mtime, 'kernels': list(kernels),
            'draws': draws, 'manifest': str(protocol.manifest), 'segment_duration': protocol.segment_duration,
            'seed': protocol.seed}
     cache = folder / FACTORS_NAME
-    if cache.exists():
-        cached = json.loads(cache.read_text())
-        if cached.get('key') == key:
-            return cached['factors']
-    state = load_state(checkpoint)
-    cfg = checkpoint_config(state, checkpoint)
-    model = compression_model_from_state(state, checkpoint)
+    factors = cached_result(cache, key, 'factors')
+    if factors is not None:
+        return factors
+    cfg, model = load_codec(checkpoint)
     audio = load_audio(protocol, model.sample_rate, model.channels)
     sets = trunk_stream_sets(model, cfg, audio.segments, draws, protocol.seed)
     losses = kernel_losses(cfg.mmd, (REFERENCE_KERNEL, *kernels))

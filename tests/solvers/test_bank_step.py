@@ -5,24 +5,6 @@ import torch
 from audiocraft_mmd.config_validation import ConfigError
 from audiocraft_mmd.losses.streams import rvq_streams
 from audiocraft_mmd.solvers.forward_streams import ForwardStreams
-from audiocraft_mmd.train import get_solver, main
-from conftest import datasource_overrides
-
-
-@pytest.fixture
-def make_solver(music_dataset, dora_dir, monkeypatch):
-    monkeypatch.setattr(main.dora, 'dir', dora_dir)
-
-    def _make(*overrides, seed: int = 0):
-        argv = ['solver=compression/encodec_mmd_debug', 'device=cpu', *datasource_overrides(music_dataset),
-                *overrides]
-        xp = main.get_xp(argv)
-        torch.manual_seed(seed)
-        with xp.enter():
-            solver = get_solver(xp.cfg)
-        solver.rng = torch.Generator().manual_seed(1234)
-        return solver
-    return _make
 
 
 def _batch(solver):

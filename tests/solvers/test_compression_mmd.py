@@ -5,22 +5,7 @@ import pytest
 import torch
 
 from audiocraft.solvers.compression import CompressionSolver as AudiocraftCompressionSolver
-from audiocraft_mmd.train import get_solver, main
-from conftest import datasource_overrides
-
-
-@pytest.fixture
-def make_solver(music_dataset, dora_dir, monkeypatch):
-    monkeypatch.setattr(main.dora, 'dir', dora_dir)
-
-    def _make(*overrides, seed: int = 0):
-        argv = ['solver=compression/encodec_mmd_debug', 'device=cpu', *datasource_overrides(music_dataset),
-                *overrides]
-        xp = main.get_xp(argv)
-        torch.manual_seed(seed)
-        with xp.enter():
-            return get_solver(xp.cfg)
-    return _make
+from audiocraft_mmd.train import main
 
 
 def _batches(solver, count):
