@@ -13,13 +13,10 @@ while every output is the same sound. These numbers tell the two apart:
 - `perplexity_k`: exp(entropy) of the code histogram of codebook k, and `min_usage`, the smallest
   perplexity as a fraction of the codebook size.
 """
-import logging
 import typing as tp
 
 import torch
 import torchaudio
-
-logger = logging.getLogger(__name__)
 
 # Thresholds of `looks_collapsed`, from CPU codecs on our music (docs/codec_collapse.md): collapsed ones
 # measured output/output correlation 0.82-1.00 and SI-SNR -42 to -57 dB; live ones from step 100 on

@@ -109,21 +109,21 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
     """All the protocol's numbers for `model` (a CompressionModel) on `audio`."""
     from audiocraft.solvers import builders
     from ..losses import rvq_streams
-    from ..metrics import CodebookIndependence, measure
+    from ..metrics import CodebookIndependence
     from ..metrics.liveness import Liveness
     model.eval()
     segments = audio.segments
     metric = CodebookIndependence(model.num_codebooks, model.cardinality, num_pairs=protocol.num_pairs,
                                   seed=protocol.seed, delay=True)
-    measure(model, segments.split(protocol.batch_size), metric)
     msspec = builders.get_loss('msspec', cfg)
     liveness = Liveness(model.sample_rate, model.cardinality)
     total_msspec = 0.
     streams = []
-    for batch in segments.split(protocol.batch_size):  # reconstruction and MMD streams
+    for batch in segments.split(protocol.batch_size):  # codes, reconstruction and MMD streams, one encoding
         x, scale = model.preprocess(batch)
         emb = model.encoder(x)
-        codes = model.quantizer.encode(emb)  # [B, K, T]
+        codes = model.quantizer.encode(emb)  # [B, K, T], what model.encode(batch) gives
+        metric.update(codes)
         streams.append(rvq_streams(model.quantizer, emb, kind='quantized'))
         y = model.decode(codes, scale)[..., :batch.shape[-1]]
         total_msspec += msspec(y, batch).item() * len(batch)
