@@ -1,12 +1,9 @@
 """Train the LMs of the study as Dora XPs with the codec reproduction's runner (resumable, a few at once).
 
-`audiocraft_mmd.reproduce.runner.train` takes the run's `dora run` arguments as its third argument
-in its reworked form (trunk and branches) and the common overrides in its first form (then it calls
-`run.argv(common)`); `LMRun.argv` has the codec runs' contract, so both forms train an LM run.
-(If the codec runner's `train` settles on one signature, `_train` below becomes one line.)
+`audiocraft_mmd.reproduce.runner.train` takes the run's `dora run` arguments; `LMRun.argv` has the
+codec runs' contract.
 """
 import concurrent.futures
-import inspect
 from pathlib import Path
 import typing as tp
 
@@ -15,8 +12,7 @@ from .plan import LMRun
 
 
 def _train(run: LMRun, xp: tp.Any, common: tp.Sequence[str], log_dir: Path) -> tp.Dict[str, tp.Any]:
-    takes_argv = 'argv' in inspect.signature(runner.train).parameters
-    return runner.train(run, xp, run.argv(common) if takes_argv else common, log_dir)  # type: ignore
+    return runner.train(run, xp, run.argv(common), log_dir)  # type: ignore
 
 
 def xp_of(run: LMRun, common: tp.Sequence[str]) -> tp.Any:
