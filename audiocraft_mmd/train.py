@@ -106,6 +106,19 @@ def main(cfg):
     return solver.run()
 
 
+def build_solver_in_process(argv: tp.Sequence[str], seed: int = 0):
+    """The solver `dora run ARGV` builds, built in this process (benchmarks, tests): torch seeded with
+    `seed`, and `solver.rng` set, the generator audiocraft's train loop creates (it draws whether the
+    adversaries train a step), so that `run_step` can be called directly."""
+    import torch
+    xp = main.get_xp(list(argv))
+    torch.manual_seed(seed)
+    with xp.enter():
+        solver = get_solver(xp.cfg)
+    solver.rng = torch.Generator().manual_seed(1234)
+    return solver
+
+
 main.dora.dir = environment.dora_dir()
 main.dora.grid_package = 'grids'  # top-level grids/ of the repository (dora puts the cwd on sys.path)
 main._base_cfg.slurm = omegaconf.OmegaConf.merge(main._base_cfg.slurm, {'partition': environment.slurm_partitions()})

@@ -48,7 +48,7 @@ import torch
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 sys.path.insert(0, ROOT)
-from audiocraft_mmd.train import get_solver, main as train_main  # noqa: E402
+from audiocraft_mmd.train import build_solver_in_process, main as train_main  # noqa: E402
 
 TARGET = {'exact': 1.25, 'bank': 1.03}
 MMD_WEIGHT = 1000.  # the paper's weight; the step cost does not depend on its value, only on it being > 0
@@ -58,13 +58,7 @@ def build_solver(config: str, data: str, overrides: tp.Sequence[str], seed: int 
     """A solver built in-process as `dora run` would, its XP folder in a temporary Dora dir."""
     argv = [f'solver=compression/{config}', f'device={device}', 'dataset.num_workers=0',
             *[f'datasource.{s}={data}/egs/{s}' for s in ('train', 'valid', 'evaluate', 'generate')], *overrides]
-    xp = train_main.get_xp(argv)
-    torch.manual_seed(seed)
-    with xp.enter():
-        solver = get_solver(xp.cfg)
-    # audiocraft's train() creates the generator that draws whether the adversaries train this step.
-    solver.rng = torch.Generator().manual_seed(1234)
-    return solver
+    return build_solver_in_process(argv, seed)
 
 
 def load_batches(solver, count: int) -> tp.List[torch.Tensor]:

@@ -99,18 +99,11 @@ def recorded_music(tmp_path_factory) -> tp.Dict[str, tp.List[Path]]:
 @pytest.fixture
 def make_solver(music_dataset, dora_dir, monkeypatch):
     """Build a debug EnCodec-MMD solver in-process (`solver=compression/encodec_mmd_debug` + overrides) on
-    `music_dataset`, torch seeded with `seed`; audiocraft's train() would create `solver.rng`, so it is set."""
-    import torch
-    from audiocraft_mmd.train import get_solver, main
+    `music_dataset`, torch seeded with `seed` (`train.build_solver_in_process`)."""
+    from audiocraft_mmd.train import build_solver_in_process, main
     monkeypatch.setattr(main.dora, 'dir', dora_dir)
 
     def _make(*overrides, seed: int = 0):
-        argv = ['solver=compression/encodec_mmd_debug', 'device=cpu', *datasource_overrides(music_dataset),
-                *overrides]
-        xp = main.get_xp(argv)
-        torch.manual_seed(seed)
-        with xp.enter():
-            solver = get_solver(xp.cfg)
-        solver.rng = torch.Generator().manual_seed(1234)
-        return solver
+        return build_solver_in_process(['solver=compression/encodec_mmd_debug', 'device=cpu',
+                                        *datasource_overrides(music_dataset), *overrides], seed)
     return _make
