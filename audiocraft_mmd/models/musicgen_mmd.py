@@ -79,8 +79,10 @@ def _codec_from_package(pkg: dict, source: tp.Union[str, Path], device: str):
     return compression_model_from_state(pkg, source, device)
 
 
-def _check_pair(compression_model, lm, source: str) -> None:
-    """Cut the codec to the LM's codebooks and check that the two fit."""
+def _check_pair(compression_model, lm, source: str):
+    """The codec as the LM sees it: cut to the LM's codebooks, checked against it, and wrapped at the LM's
+    `compression_model_volume` when it renormalizes (`fixed_volume`)."""
+    from .fixed_volume import DEFAULT_VOLUME, for_language_model
     if compression_model.cardinality != lm.card:
         raise ValueError(f"{source}: the codec has {compression_model.cardinality} entries per codebook, "
                          f"the LM was trained on {lm.card}")
@@ -88,6 +90,8 @@ def _check_pair(compression_model, lm, source: str) -> None:
         raise ValueError(f"{source}: the codec has {compression_model.total_codebooks} codebooks, "
                          f"the LM models {lm.num_codebooks}")
     compression_model.set_num_codebooks(lm.num_codebooks)
+    cfg = getattr(lm, 'cfg', None) or {}
+    return for_language_model(compression_model, cfg.get('compression_model_volume', None) or DEFAULT_VOLUME)
 
 
 def _hub_reachable(timeout: float = HUB_PROBE_TIMEOUT) -> bool:
@@ -179,7 +183,7 @@ class MusicGenMMD(MusicGen):
         codec_pkg = torch.load(codec_file, map_location='cpu', weights_only=True)
         lm = lm_from_package(checkpoint_config(lm_pkg, path / LM_FILE), lm_pkg['best_state'], device)
         compression_model = _codec_from_package(codec_pkg, codec_file, device)
-        _check_pair(compression_model, lm, str(path))
+        compression_model = _check_pair(compression_model, lm, str(path))
         return MusicGenMMD(str(path), compression_model, lm)
 
     @staticmethod
@@ -190,7 +194,7 @@ class MusicGenMMD(MusicGen):
         lm = lm_from_package(cfg, lm_pkg['best_state'], device)
         codec_pkg, codec_source = compression_package(cfg.compression_model_checkpoint)
         compression_model = _codec_from_package(codec_pkg, codec_source, device)
-        _check_pair(compression_model, lm, ref)
+        compression_model = _check_pair(compression_model, lm, ref)
         return MusicGenMMD(ref, compression_model, lm)
 
     @staticmethod

@@ -84,18 +84,5 @@ def resolve_codecs(codecs: tp.Sequence[str], seeds: tp.Sequence[int], explicit: 
     if missing:
         known = {f'{c}@{s}': v for (c, s), v in sigs.items()}
         raise ValueError(f"no trained codec XP for {missing} (known sigs: {known})")
-    resolved = {(c, s): sigs[c, s] for s in seeds for c in codecs}
-    for sig in set(resolved.values()):
-        check_codec(sig)
-    return resolved
+    return {(c, s): sigs[c, s] for s in seeds for c in codecs}
 
-
-def check_codec(sig: str) -> None:
-    """Refuse codecs MusicGen cannot model: audiocraft's MusicGenSolver asserts that `encode` returns no
-    scale ("Scaled compression model not supported with LM"), which `encodec.renormalize=true` returns."""
-    from ..reproduce.runner import saved_config
-    cfg = saved_config(xp_folder(SIG_PREFIX + sig))
-    if cfg is not None and cfg.get('encodec', {}).get('renormalize', False):
-        raise ValueError(f"codec {sig} was trained with encodec.renormalize=true: its tokens come with a per-segment "
-                         "volume scale that audiocraft's MusicGen refuses (its solver asserts scale is None); train "
-                         "the codecs with encodec.renormalize=false for the LM study")

@@ -23,6 +23,10 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
     require(isinstance(ref, str) and len(ref) > 0, 'compression_model_checkpoint', ref,
             "set the tokenizer: //sig/SIG of a compression XP, a checkpoint, an exported file or //pretrained/NAME "
             "(it is null in the config so that dora can sign the override)")
+    volume = cfg.get('compression_model_volume')
+    require(isinstance(volume, (int, float)) and not isinstance(volume, bool) and volume > 0,
+            'compression_model_volume', volume, "the RMS (full scale = 1) at which the LM's tokens of a "
+            "renormalizing codec are decoded: a number > 0, e.g. 0.1 (-20 dBFS, the data builder's loudness)")
 
 
 @contextlib.contextmanager
@@ -51,7 +55,9 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
     file and hands it to audiocraft as `//pretrained/<file>`, which audiocraft loads with
     `CompressionModel.get_pretrained` (weights only). Everything else (the LM, its optimizer, the
     `compression_model_n_q` wrapping, the codec/LM consistency checks) is audiocraft's code.
-    `//pretrained/NAME` references go to audiocraft unchanged.
+    `//pretrained/NAME` references go to audiocraft unchanged. A codec trained with
+    `encodec.renormalize=true` is wrapped so that its tokens carry no scale and generations decode at
+    `compression_model_volume` (`audiocraft_mmd.models.fixed_volume`).
 
     The evaluate stage adds the offline music metrics (`metrics.fad.use`, `metrics.kld.use`:
     `fad_musicnn`, `kld_musicnn`; see `audiocraft_mmd.metrics.music_quality`), checked at start.
@@ -69,11 +75,14 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
 
     def build_model(self) -> None:
         from ..export import export_compression_model
+        from ..models.fixed_volume import for_language_model
         ref = str(self.cfg.compression_model_checkpoint)
         if ref.startswith('//pretrained/'):
-            return super().build_model()
-        with tempfile.TemporaryDirectory(prefix='musicgen_mmd_codec_') as tmp:
-            exported = export_compression_model(ref, Path(tmp) / 'compression_state_dict.bin')
-            self.logger.info("Compression model %s (exported to %s for audiocraft's loader)", ref, exported)
-            with _temporarily(self.cfg, 'compression_model_checkpoint', f'//pretrained/{exported}'):
-                super().build_model()
+            super().build_model()
+        else:
+            with tempfile.TemporaryDirectory(prefix='musicgen_mmd_codec_') as tmp:
+                exported = export_compression_model(ref, Path(tmp) / 'compression_state_dict.bin')
+                self.logger.info("Compression model %s (exported to %s for audiocraft's loader)", ref, exported)
+                with _temporarily(self.cfg, 'compression_model_checkpoint', f'//pretrained/{exported}'):
+                    super().build_model()
+        self.compression_model = for_language_model(self.compression_model, self.cfg.compression_model_volume)

@@ -7,6 +7,7 @@ import omegaconf
 import pytest
 import torch
 
+from conftest import datasource_overrides, run_dora, xp_sig
 from audiocraft_mmd.config_validation import ConfigError
 from audiocraft_mmd.solvers.musicgen_mmd import validate_config as validate_musicgen_config
 
@@ -43,3 +44,29 @@ def test_lm_given_as_codec_is_refused(debug_lm_sig, session_dora_dir, monkeypatc
     monkeypatch.setenv('AUDIOCRAFT_MMD_DORA_DIR', str(session_dora_dir))
     with pytest.raises(WrongCheckpointKind, match=r'checkpoint\.th.*MusicGen LM.*not a compression model'):
         compression_package(f'//sig/{debug_lm_sig}')
+
+
+def test_lm_trains_on_a_renormalizing_codec(music_dataset, session_dora_dir, monkeypatch):
+    """The CPU recipe's codecs renormalize (`encode` returns a scale), which audiocraft's MusicGenSolver
+    asserts against: the solver wraps them (`models.fixed_volume`), and the loaded model decodes at the
+    LM's `compression_model_volume`."""
+    from audiocraft_mmd.models import MusicGenMMD
+    from audiocraft_mmd.models.fixed_volume import FixedVolumeCompressionModel
+    codec = ['solver=compression/encodec_mmd_debug', 'device=cpu', 'optim.epochs=1', 'optim.updates_per_epoch=2',
+             'encodec.renormalize=true', *datasource_overrides(music_dataset)]
+    run_dora(codec, session_dora_dir)
+    lm = ['solver=musicgen/debug', 'device=cpu', f'compression_model_checkpoint=//sig/{xp_sig(codec)}',
+          'optim.epochs=1', 'compression_model_volume=0.05', *datasource_overrides(music_dataset)]
+    run_dora(lm, session_dora_dir)
+    history = json.loads((session_dora_dir / 'xps' / xp_sig(lm) / 'history.json').read_text())
+    assert math.isfinite(history[-1]['valid']['ce'])
+    monkeypatch.setenv('AUDIOCRAFT_MMD_DORA_DIR', str(session_dora_dir))
+    model = MusicGenMMD.get_pretrained(f'//sig/{xp_sig(lm)}', device='cpu')
+    assert isinstance(model.compression_model, FixedVolumeCompressionModel)
+    assert model.compression_model.volume == 0.05, "the LM's compression_model_volume"
+
+
+def test_bad_volume_is_a_config_error():
+    with pytest.raises(ConfigError, match='compression_model_volume'):
+        validate_musicgen_config(omegaconf.OmegaConf.create({'compression_model_checkpoint': '//sig/x',
+                                                             'compression_model_volume': -1}))
