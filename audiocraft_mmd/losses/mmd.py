@@ -193,6 +193,10 @@ class MMDLoss(nn.Module):
     shuffle also penalizes the dependence that the past explains. Needs the codes (``forward``'s
     ``codes``). After the normalization and the subsample, rows without a past or alone in their
     stratum are left out of both sets (n counts the rows kept); with fewer than 2 left the loss is 0.
+    Bias under conditional independence: x_j and y_j share a stratum, so the n diagonal cross pairs, like
+    the shared pairs, are more alike than the within pairs: |E[loss]| <= 2 (K + 1) L / (n - K) for a
+    kernel with values in [0, L] (derived in `tests/losses/test_conditional_shuffle.py`), with or without
+    ``exclude_shared``.
 
     Random draws, in order, from ``generator``: the subsample permutation (if any), then one
     permutation per codebook (global), or one [n, K] uniform tensor (conditional).
