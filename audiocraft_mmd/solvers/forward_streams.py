@@ -22,9 +22,9 @@ class ForwardStreams:
     computes as emb - sum_{j<k} q_j with q_j detached), its codeword q_k and code c_k, the ones this very
     forward picked (before the forward's own EMA update of the codebook). A forward hook on the quantizer then
     builds the streams exactly as `losses.streams.rvq_streams` does, `quantized`: r_k + (q_k - r_k).detach()
-    (straight-through), `residual`: r_k, and calls `callback(streams, emb, codes)` (codes [B, K, T]), emb being the encoder
-    output the quantizer received (the streams' gradient reaches the encoder only through it). When the
-    forward ran fewer stages than the quantizer's n_q (quantizer dropout), the streams are recomputed
+    (straight-through), `residual`: r_k, and calls `callback(streams, emb, codes)` (codes [B, K, T]), emb
+    being the encoder output the quantizer received (the streams' gradient reaches the encoder only through
+    it). When the forward ran fewer stages than the quantizer's n_q (quantizer dropout), the streams are recomputed
     from emb with `rvq_streams` (all stages; codebooks already EMA-updated by this forward).
     Unarmed, the hooks do nothing.
     """

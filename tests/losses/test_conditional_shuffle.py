@@ -3,8 +3,8 @@ synthetic codes of known structure (`conftest.past_structured_codes`)."""
 import pytest
 import torch
 
-from audiocraft_mmd.losses import (NO_PAST, SHUFFLES, MMDBank, MMDLoss, apply_delay, mmd2_unbiased, past_strata, shuffle_codebooks,
-                                   shuffle_rows, shuffleable, stratified_index)
+from audiocraft_mmd.losses import (NO_PAST, SHUFFLES, MMDBank, MMDLoss, apply_delay, mmd2_unbiased, past_strata,
+                                   shuffle_codebooks, shuffle_rows, shuffleable, stratified_index)
 
 from conftest import past_structured_codes
 

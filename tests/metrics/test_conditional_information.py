@@ -37,7 +37,8 @@ def _g_test_bound(n_strata: int) -> float:
     Given S, 2 N TC(C | S) is the G statistic of conditional independence, asymptotically chi-square with
     df = S (M^K - 1 - K (M - 1)) degrees of freedom (mean df / (2 N): 0.0054 here, measured 0.0053). df counts
     every cell; the rarest ones (expected count < 1 here) are often unobserved and then add no degree of
-    freedom to the plug-in estimate, so the full df errs on the large side. Laurent-Massart: P(chi2_df >= df + 2 sqrt(df x) + 2 x) <= exp(-x), x = ln(1e6).
+    freedom to the plug-in estimate, so the full df errs on the large side.
+    Laurent-Massart: P(chi2_df >= df + 2 sqrt(df x) + 2 x) <= exp(-x), x = ln(1e6).
     """
     df = n_strata * (M ** K - 1 - K * (M - 1))
     x = math.log(1e6)
