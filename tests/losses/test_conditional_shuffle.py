@@ -174,3 +174,16 @@ def test_conditional_needs_codes_and_valid_names():
         _loss('conditional', delay=True)(streams)
     with pytest.raises(ValueError, match='strata'):
         MMDBank(_loss('conditional', delay=True), 2)(torch.randn(4, K, 3))
+
+
+def test_reproduce_protocol_mmds_stay_global():
+    """`make reproduce` measures every codec with the same (global) estimators, conditional runs included."""
+    import omegaconf
+    from audiocraft_mmd.reproduce.evaluation import eval_mmd_losses
+    from audiocraft_mmd.train import main
+    mmd_cfg = main.get_xp(['solver=compression/encodec_mmd_cpu', 'mmd.shuffle=conditional']).cfg.mmd
+    assert mmd_cfg.shuffle == 'conditional'
+    assert {loss.shuffle for loss in eval_mmd_losses(mmd_cfg, max_rows=64).values()} == {'global'}
+    legacy = omegaconf.OmegaConf.create({k: v for k, v in omegaconf.OmegaConf.to_container(mmd_cfg).items()
+                                         if k != 'shuffle'})
+    assert {loss.shuffle for loss in eval_mmd_losses(legacy, max_rows=64).values()} == {'global'}
