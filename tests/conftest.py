@@ -107,3 +107,38 @@ def make_solver(music_dataset, dora_dir, monkeypatch):
         return build_solver_in_process(['solver=compression/encodec_mmd_debug', 'device=cpu',
                                         *datasource_overrides(music_dataset), *overrides], seed)
     return _make
+
+
+def past_structured_codes(n: int, num_codebooks: int, cardinality: int, given_past: str, delay: bool,
+                          seed: int, copy: float = 0.8):
+    """n items of codes [n, K, T] with exactly one aligned row of known structure and a past per item.
+
+    Each item's stratum s (its first codebook's code in the previous frame) is uniform; its row (c_0, ..., c_{K-1}):
+    - given_past='independent': each c_k = s with probability `copy`, else uniform, independently: the
+      codebooks are independent given s but dependent marginally (all follow s);
+    - given_past='dependent': c_0 uniform, each c_k (k >= 1) = c_0 with probability `copy`, else uniform:
+      dependent given s (and marginally).
+    Laid out so that the row is the item's only aligned frame with a past (delay: T = K, frame 0 after
+    alignment; parallel: T = 2, frame 1): rows are iid across items. Other cells are uniform, except in the
+    parallel layout the rest of frame 0 (a row only the global shuffle sees), which follows s as well.
+    """
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    K, M = num_codebooks, cardinality
+
+    def follow(target):
+        uniform = torch.randint(M, (n,), generator=g)
+        return torch.where(torch.rand(n, generator=g) < copy, target, uniform)
+    s = torch.randint(M, (n,), generator=g)
+    independent = given_past == 'independent'
+    row = [follow(s) if independent else torch.randint(M, (n,), generator=g)]
+    for _ in range(1, K):
+        row.append(follow(s if independent else row[0]))
+    T = K if delay else 2
+    codes = torch.randint(M, (n, K, T), generator=g)
+    if not delay:
+        codes[:, 1:, 0] = torch.stack([follow(s) for _ in range(1, K)], dim=1)
+    for k in range(K):  # aligned frame 0 (delay) holds c_k at raw frame K - 1 - k; parallel: frame 1
+        codes[:, k, K - 1 - k if delay else 1] = row[k]
+    codes[:, 0, T - 2] = s  # the previous frame of codebook 0
+    return codes

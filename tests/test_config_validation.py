@@ -35,6 +35,7 @@ def test_default_configs_are_valid(mmd_cfg):
     ('mmd.block_size', 0),
     ('mmd.delay', 'yes'),
     ('mmd.exclude_shared', 'maybe'),
+    ('mmd.shuffle', 'stratified'),
 ])
 def test_bad_value_names_the_key(mmd_cfg, key, value):
     cfg = omegaconf.OmegaConf.create(omegaconf.OmegaConf.to_container(mmd_cfg))

@@ -21,7 +21,10 @@ from .mmd import (
     normalize_rows,
     shared_pairs,
     shuffle_codebooks,
+    shuffle_rows,
+    take_codebooks,
 )
 from .mmd_bank import BankResult, MMDBank
 from .mmd_estimator import mmd2_unbiased
+from .strata import NO_PAST, SHUFFLES, past_strata, shuffleable, stratified_index
 from .streams import STREAM_KINDS, rvq_streams

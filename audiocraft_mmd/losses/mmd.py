@@ -20,6 +20,7 @@ from ..delay_pattern import delay_align
 from .kernels import KERNELS, Kernel, build_kernel
 from .mmd_estimator import mmd2_unbiased
 from .streams import STREAM_KINDS
+from .strata import SHUFFLES, past_strata, shuffleable, stratified_index
 
 NORMALIZATIONS = ('none', 'codebook', 'dimension')
 
@@ -67,8 +68,37 @@ def shuffle_codebooks(z: torch.Tensor, generator: tp.Optional[torch.Generator] =
         raise ValueError(f"shuffle_codebooks expects z of shape [n, K, D], got {tuple(z.shape)}.")
     n, K = z.shape[:2]
     index = torch.stack([_randperm(n, generator, z.device) for _ in range(K)], dim=1)  # [n, K]
-    shuffled = z[index, torch.arange(K, device=z.device)[None, :]]
+    shuffled = take_codebooks(z, index)
     return (shuffled, index) if return_index else shuffled
+
+
+def take_codebooks(z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Row ``j`` of the output takes codebook k from row ``index[j, k]``: z [n, K, D], index [n, K] -> [n, K, D]."""
+    return z[index, torch.arange(z.shape[1], device=z.device)[None, :]]
+
+
+def shuffle_rows(rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator]
+                 ) -> tp.Tuple[torch.Tensor, torch.Tensor, torch.Tensor, tp.Optional[torch.Tensor]]:
+    """The joint rows and their shuffled counterparts, globally (Algorithm 1) or within strata of the past.
+
+    Args:
+        rows: [n, K, D] rows.
+        strata: None for the global shuffle (:func:`shuffle_codebooks`, the same draws), or [n] long strata
+            (:mod:`.strata`): only the `shuffleable` rows are kept, each codebook permuted within strata.
+        generator: random generator.
+    Returns:
+        joint [n', K, D], shuffled [n', K, D], index [n', K] (row j of codebook k came from joint row
+        index[j, k]) and the [n] bool mask of kept rows (None for the global shuffle, n' = n).
+    """
+    if strata is None:
+        shuffled, index = shuffle_codebooks(rows, generator, return_index=True)
+        return rows, shuffled, index, None
+    if strata.shape != rows.shape[:1]:
+        raise ValueError(f"strata of shape {tuple(strata.shape)} do not match rows of shape {tuple(rows.shape)}.")
+    keep = shuffleable(strata)
+    rows = rows[keep]
+    index = stratified_index(strata[keep], rows.shape[1], generator)
+    return rows, take_codebooks(rows, index), index, keep
 
 
 def shared_pairs(index: torch.Tensor) -> torch.Tensor:
@@ -156,8 +186,20 @@ class MMDLoss(nn.Module):
     within-joint or within-shuffled pair, then consists of distinct cells of the code matrix, so
     under independence the expectation is exactly 0. The default False is the paper's eq. (7).
 
+    Conditional shuffle (``shuffle='conditional'``, issue #19, :mod:`.strata`): each codebook's rows are
+    permuted only among rows with the same code of the first codebook in the previous frame, so the
+    shuffled rows sample the product of the marginals *given that code* and the loss is 0 in expectation
+    when the codebooks are independent given the past (what a delay-pattern LM needs), while a global
+    shuffle also penalizes the dependence that the past explains. Needs the codes (``forward``'s
+    ``codes``). After the normalization and the subsample, rows without a past or alone in their
+    stratum are left out of both sets (n counts the rows kept); with fewer than 2 left the loss is 0.
+    Bias under conditional independence: x_j and y_j share a stratum, so the n diagonal cross pairs, like
+    the shared pairs, are more alike than the within pairs: |E[loss]| <= 2 (K + 1) L / (n - K) for a
+    kernel with values in [0, L] (derived in `tests/losses/test_conditional_shuffle.py`), with or without
+    ``exclude_shared``.
+
     Random draws, in order, from ``generator``: the subsample permutation (if any), then one
-    permutation per codebook.
+    permutation per codebook (global), or one [n, K] uniform tensor (conditional).
 
     Args:
         kernel: kernel name for :func:`build_kernel` or a :class:`Kernel` instance.
@@ -169,10 +211,11 @@ class MMDLoss(nn.Module):
         block_size: tile side for :func:`mmd2_unbiased`.
         eps: variance floor of the normalization.
         exclude_shared: leave the cross pairs that share a code out of the cross term (see above).
+        shuffle: 'global' (Algorithm 1) or 'conditional' (within strata of the past, see above).
     """
     def __init__(self, kernel: tp.Union[str, Kernel] = 'gaussian', kernel_kwargs: tp.Optional[dict] = None,
                  delay: bool = True, normalize: str = 'none', max_rows: tp.Optional[int] = None,
-                 block_size: int = 1024, eps: float = 1e-8, exclude_shared: bool = False):
+                 block_size: int = 1024, eps: float = 1e-8, exclude_shared: bool = False, shuffle: str = 'global'):
         super().__init__()
         if isinstance(kernel, Kernel):
             if kernel_kwargs:
@@ -186,16 +229,19 @@ class MMDLoss(nn.Module):
             raise ValueError(f"max_rows must be at least 2 (or None), got {max_rows}.")
         if block_size < 1:
             raise ValueError(f"block_size must be positive, got {block_size}.")
+        if shuffle not in SHUFFLES:
+            raise ValueError(f"Unknown shuffle {shuffle!r}; valid options are: {', '.join(SHUFFLES)}.")
         self.delay = delay
         self.normalize = normalize
         self.max_rows = max_rows
         self.block_size = block_size
         self.eps = eps
         self.exclude_shared = exclude_shared
+        self.shuffle = shuffle
 
     # Keys of the `mmd` config block that describe the loss (the solver owns the others).
     CONFIG_KEYS = ('kernel', 'sigmas', 'sigma', 'delay', 'streams', 'normalize', 'max_rows', 'block_size',
-                   'exclude_shared')
+                   'exclude_shared', 'shuffle')
 
     @staticmethod
     def kernel_kwargs(cfg: omegaconf.DictConfig) -> tp.Dict[str, tp.Any]:
@@ -225,6 +271,7 @@ class MMDLoss(nn.Module):
             raise ConfigError(f"Invalid config `{keys}` for kernel {cfg.kernel!r}: {exc}") from exc
         check('streams', cfg.get('streams') in STREAM_KINDS, f"must be one of {STREAM_KINDS}")
         check('normalize', cfg.get('normalize') in NORMALIZATIONS, f"must be one of {NORMALIZATIONS}")
+        check('shuffle', cfg.get('shuffle', 'global') in SHUFFLES, f"must be one of {SHUFFLES}")
         for key in ('delay', 'exclude_shared'):
             check(key, isinstance(cfg.get(key), bool), "must be true or false")
         max_rows, block_size = cfg.get('max_rows'), cfg.get('block_size')
@@ -237,7 +284,7 @@ class MMDLoss(nn.Module):
         cls.validate_config(cfg)
         return cls(kernel=cfg.kernel, kernel_kwargs=cls.kernel_kwargs(cfg), delay=cfg.delay,
                    normalize=cfg.normalize, max_rows=cfg.max_rows, block_size=cfg.block_size,
-                   exclude_shared=cfg.exclude_shared)
+                   exclude_shared=cfg.exclude_shared, shuffle=cfg.get('shuffle', 'global'))
 
     def rows(self, streams: torch.Tensor) -> torch.Tensor:
         """Validated, aligned and normalized rows [n, K, D] from streams [B, K, D, T]."""
@@ -264,27 +311,45 @@ class MMDLoss(nn.Module):
                              f"{tuple(streams.shape)} (delay={self.delay}).")
         return z.permute(0, 3, 1, 2).reshape(n, K, D)
 
+    def aligned_strata(self, codes: tp.Optional[torch.Tensor]) -> tp.Optional[torch.Tensor]:
+        """Strata [n] of the aligned rows (see :func:`.strata.past_strata`) from codes [B, K, T]; None when
+        the shuffle is global (codes unused)."""
+        if self.shuffle == 'global':
+            return None
+        if codes is None:
+            raise ValueError("shuffle='conditional' needs the codes [B, K, T] of the streams (`codes=`).")
+        return past_strata(codes, self.delay)
+
     def forward(self, streams: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
-                gather: tp.Optional[tp.Callable[[torch.Tensor], torch.Tensor]] = None) -> torch.Tensor:
+                gather: tp.Optional[tp.Callable[[torch.Tensor], torch.Tensor]] = None,
+                codes: tp.Optional[torch.Tensor] = None) -> torch.Tensor:
         """MMD^2 between joint and shuffled rows.
 
         Args:
             streams: [B, K, D, T] quantized codes (K codebooks of dimension D, T frames).
             generator: random generator for the subsample and the shuffles.
-            gather: applied to the aligned rows [n, K, D] before the normalization, e.g.
-                :func:`audiocraft_mmd.distributed.gather_rows` (`mmd.scope: global`: one estimate over
+            gather: applied to the aligned rows [n, K, D] (and to their strata) before the normalization,
+                e.g. :func:`audiocraft_mmd.distributed.gather_rows` (`mmd.scope: global`: one estimate over
                 every rank's rows, whose statistics then cover all of them).
+            codes: [B, K, T] integer codes of the streams; needed by the conditional shuffle only.
         Returns:
             Scalar loss.
         """
-        rows = self.aligned_rows(streams)
+        rows, strata = self.aligned_rows(streams), self.aligned_strata(codes)
+        if strata is not None and strata.shape[0] != rows.shape[0]:
+            raise ValueError(f"codes of shape {tuple(codes.shape)} do not match streams of shape "  # type: ignore
+                             f"{tuple(streams.shape)}.")
         if gather is not None:
             rows = gather(rows)
+            strata = None if strata is None else gather(strata)
         rows = normalize_rows(rows, self.normalize, self.eps)
         n = rows.shape[0]
         if self.max_rows is not None and n > self.max_rows:
-            rows = rows[_randperm(n, generator, rows.device)[:self.max_rows]]
-            n = self.max_rows
-        shuffled, index = shuffle_codebooks(rows, generator, return_index=True)
+            keep = _randperm(n, generator, rows.device)[:self.max_rows]
+            rows, strata = rows[keep], None if strata is None else strata[keep]
+        rows, shuffled, index, _ = shuffle_rows(rows, strata, generator)
+        n = rows.shape[0]
+        if n < 2:  # conditional: no stratum of 2 rows; nothing to compare, no gradient
+            return rows.sum() * 0.
         exclude = shared_pairs(index) if self.exclude_shared else None
         return mmd2_unbiased(rows.reshape(n, -1), shuffled.reshape(n, -1), self.kernel, self.block_size, exclude)

@@ -16,7 +16,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from .kernels import Kernel
-from .mmd import MMDLoss, shuffle_codebooks
+from .mmd import MMDLoss, shuffle_rows
 from .mmd_estimator import _cross_sum, _within_sum
 
 
@@ -103,6 +103,12 @@ class MMDBank:
     total). Summed over num_batches steps they match in expectation, so the same `losses.mmd` gives
     about the same push per macro-batch, spread over its steps.
 
+    Conditional shuffle (`loss.shuffle == 'conditional'`): each call also takes the current rows' strata,
+    which enter the bank with them (strata are code indices, comparable across steps even though the
+    codebooks move); the rows kept and the within-strata permutations are drawn over all n rows as
+    :class:`MMDLoss` draws them (`shuffle_rows`), current rows still first. Current rows left out (no
+    past, or alone in their stratum) get no gradient.
+
     Supported: `normalize='none'`, no `max_rows`, no `exclude_shared` (with row statistics or a
     subsample the bank rows would not be constants); :meth:`validate` says so.
 
@@ -117,6 +123,7 @@ class MMDBank:
         self.loss = loss
         self.num_batches = num_batches
         self._bank: tp.Deque[torch.Tensor] = collections.deque(maxlen=num_batches - 1)
+        self._strata: tp.Deque[torch.Tensor] = collections.deque(maxlen=num_batches - 1)  # conditional only
 
     @staticmethod
     def unsupported(loss: MMDLoss) -> tp.Dict[str, tp.Any]:
@@ -140,22 +147,27 @@ class MMDBank:
     def clear(self) -> None:
         """Empty the bank (at every stage start)."""
         self._bank.clear()
+        self._strata.clear()
 
     def __len__(self) -> int:
         """Number of batches held."""
         return len(self._bank)
 
     def __call__(self, rows: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
-                 with_value: bool = False) -> BankResult:
+                 with_value: bool = False, strata: tp.Optional[torch.Tensor] = None) -> BankResult:
         """One step: the estimate for `rows` against the bank, then `rows` (detached) enter the bank.
 
         Args:
             rows: [m, K, D] current rows (aligned, see :meth:`MMDLoss.rows`), with gradient.
             generator: random generator of the K permutations (drawn over all n rows).
             with_value: also compute the constant terms, to return the full eq. (7) value.
+            strata: [m] strata of the rows (:meth:`MMDLoss.aligned_strata`), for the conditional shuffle only.
         """
         if rows.dim() != 3:
             raise ValueError(f"MMDBank expects rows of shape [m, K, D], got {tuple(rows.shape)}.")
+        if (strata is None) != (self.loss.shuffle == 'global'):
+            raise ValueError(f"strata must be given exactly when the shuffle is conditional "
+                             f"(shuffle={self.loss.shuffle!r}, strata given: {strata is not None}).")
         for old in self._bank:
             if old.shape[1:] != rows.shape[1:]:
                 raise ValueError(f"rows of shape {tuple(rows.shape)} do not match the bank's "
@@ -164,10 +176,19 @@ class MMDBank:
             rows = rows.float()
         m = rows.shape[0]
         everything = torch.cat([rows, *[old.to(rows) for old in self._bank]], dim=0)
+        all_strata = None if strata is None else torch.cat([strata, *self._strata])
+        if everything.shape[0] < 2:
+            raise ValueError(f"MMDBank needs at least 2 rows in all, got {everything.shape[0]}.")
+        self._bank.append(rows.detach())
+        if strata is not None:
+            self._strata.append(strata)
+        everything, shuffled, index, keep = shuffle_rows(everything, all_strata, generator)
         n = everything.shape[0]
-        if n < 2:
-            raise ValueError(f"MMDBank needs at least 2 rows in all, got {n}.")
-        shuffled, index = shuffle_codebooks(everything, generator, return_index=True)
+        if keep is not None:
+            m = int(keep[:m].sum())  # the kept current rows still come first
+        if n < 2:  # conditional: no stratum of 2 rows
+            zero = rows.sum() * 0.
+            return BankResult(zero, zero.detach() if with_value else None, n)
         touched = (index < m).any(dim=1)  # [n]: shuffled rows holding at least one current code
         x, y = everything.reshape(n, -1), shuffled.reshape(n, -1)
         xg, xc = x[:m], x[m:].detach()
@@ -183,5 +204,4 @@ class MMDBank:
             if with_value:
                 with torch.no_grad():
                     value = (loss.detach() + _constant_terms(kernel, xc, yc, block_size, within, cross)).to(x.dtype)
-        self._bank.append(rows.detach())
         return BankResult(loss.to(x.dtype), value, n)

@@ -20,7 +20,7 @@ STREAM_KINDS = ('quantized', 'residual')
 
 
 def rvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quantized',
-                n_q: tp.Optional[int] = None) -> torch.Tensor:
+                n_q: tp.Optional[int] = None, with_codes: bool = False) -> tp.Any:
     """Streams of an audiocraft `ResidualVectorQuantizer`.
 
     Args:
@@ -28,8 +28,9 @@ def rvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quan
         emb: encoder output, [B, D, T].
         kind: 'quantized' or 'residual' (see module docstring).
         n_q: number of codebooks (default: the quantizer's active `n_q`).
+        with_codes: also return the codes each stage picked (the conditional shuffle's strata).
     Returns:
-        streams: [B, K, D, T].
+        streams: [B, K, D, T], and with ``with_codes`` the [B, K, T] long codes.
     """
     if kind not in STREAM_KINDS:
         raise ValueError(f"Unknown stream kind {kind!r}; expected one of {STREAM_KINDS}")
@@ -37,13 +38,15 @@ def rvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quan
         raise ValueError(f"Encoder output must be [B, D, T], got shape {tuple(emb.shape)}")
     layers = quantizer.vq.layers[:n_q or quantizer.n_q]
     residual = emb
-    streams = []
+    streams, codes = [], []
     for layer in layers:
-        codeword = layer.decode(layer.encode(residual)).detach()
+        codes.append(layer.encode(residual))
+        codeword = layer.decode(codes[-1]).detach()
         if kind == 'quantized':
             # straight-through: the value of the codeword, the gradient of the stage input
             streams.append(residual + (codeword - residual).detach())
         else:
             streams.append(residual)
         residual = residual - codeword
-    return torch.stack(streams, dim=1)
+    streams = torch.stack(streams, dim=1)
+    return (streams, torch.stack(codes, dim=1)) if with_codes else streams

@@ -90,15 +90,17 @@ def load_audio(protocol: EvalProtocol, sample_rate: int, channels: int) -> EvalA
 
 
 def eval_mmd_losses(mmd_cfg: omegaconf.DictConfig, max_rows: int) -> tp.Dict[str, torch.nn.Module]:
-    """The MMD estimators of the protocol: the Gaussian kernel for every run (the kernels group's runs
-    too, so their numbers compare), with the run's radii."""
+    """The MMD estimators of the protocol: the Gaussian kernel and the global shuffle for every run (the kernels
+    group's runs and `mmd.shuffle=conditional` runs too, so their numbers compare), with the run's radii."""
     from ..losses import MMDLoss
     losses = {}
+    fixed = {'kernel': 'gaussian', 'normalize': 'codebook', 'max_rows': max_rows}
+    if 'shuffle' in mmd_cfg:  # configs written before the key existed are global already
+        fixed['shuffle'] = 'global'
     for delay in (True, False):
         for exclude in (False, True):
             name = 'mmd' + ('' if delay else '_parallel') + ('_unbiased' if exclude else '')
-            cfg = omegaconf.OmegaConf.merge(mmd_cfg, {'delay': delay, 'exclude_shared': exclude, 'kernel': 'gaussian',
-                                                      'normalize': 'codebook', 'max_rows': max_rows})
+            cfg = omegaconf.OmegaConf.merge(mmd_cfg, {'delay': delay, 'exclude_shared': exclude, **fixed})
             losses[name] = MMDLoss.from_config(cfg)
     return losses
 

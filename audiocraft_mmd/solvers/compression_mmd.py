@@ -35,6 +35,9 @@ this solver adds:
 - **Global scope** (`mmd.scope: global`, `audiocraft_mmd/distributed.py`): the training estimate
   (exact or bank) is computed over the rows of all ranks, gathered with autograd, instead of each
   rank's own (see "Distributed" above for `rank`); valid/evaluate estimates stay per rank, averaged.
+- **Conditional shuffle** (`mmd.shuffle: conditional`, `losses/strata.py`): the codes of the streams
+  (picked by the same RVQ stages, exact path, or recorded from audiocraft's forward, bank path) give each
+  row its stratum of the past; strata travel with the rows through the gather and the bank.
 """
 import typing as tp
 
@@ -140,14 +143,14 @@ class CompressionMMDSolver(CompressionSolver):
         torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
         return (high - low).abs().max().item()
 
-    def codebook_streams(self, x: torch.Tensor, with_grad: bool) -> torch.Tensor:
-        """Streams [B, K, D, T] of the audio x [B, C, L], the encoder checkpointed if asked."""
+    def codebook_streams(self, x: torch.Tensor, with_grad: bool) -> tp.Tuple[torch.Tensor, torch.Tensor]:
+        """Streams [B, K, D, T] and codes [B, K, T] of the audio x [B, C, L], the encoder checkpointed if asked."""
         x, _ = self.model.preprocess(x)
         if with_grad and self.cfg.mmd.checkpoint_encoder:
             emb = checkpoint(self.model.encoder, x, use_reentrant=False)
         else:
             emb = self.model.encoder(x)
-        return rvq_streams(self.model.quantizer, emb, kind=self.cfg.mmd.streams)
+        return rvq_streams(self.model.quantizer, emb, kind=self.cfg.mmd.streams, with_codes=True)
 
     def _clear_bank(self) -> None:
         if self.mmd_bank is not None:
@@ -167,8 +170,9 @@ class CompressionMMDSolver(CompressionSolver):
     def macro_batch_mmd(self, batches: tp.Sequence[torch.Tensor], with_grad: bool) -> torch.Tensor:
         """The MMD of a macro-batch of audio batches (each [B, C, L])."""
         with torch.set_grad_enabled(with_grad):
-            streams = torch.cat([self.codebook_streams(x, with_grad) for x in batches], dim=0)
-            mmd = self.mmd_loss(streams, generator=self.mmd_rng, gather=self._mmd_gather)
+            streams, codes = (torch.cat(parts, dim=0) for parts in
+                              zip(*[self.codebook_streams(x, with_grad) for x in batches]))
+            mmd = self.mmd_loss(streams, generator=self.mmd_rng, gather=self._mmd_gather, codes=codes)
         self._check_finite(mmd)
         return mmd
 
@@ -183,13 +187,13 @@ class CompressionMMDSolver(CompressionSolver):
             self._forward_streams = ForwardStreams(self.model.quantizer, self.cfg.mmd.streams)
         injected: tp.List[GradientOnce] = []
 
-        def on_streams(streams: torch.Tensor, emb: torch.Tensor) -> None:
-            rows = self.mmd_loss.aligned_rows(streams)
+        def on_streams(streams: torch.Tensor, emb: torch.Tensor, codes: torch.Tensor) -> None:
+            rows, strata = self.mmd_loss.aligned_rows(streams), self.mmd_loss.aligned_strata(codes)
             gather = self._mmd_gather
             if gather is not None:
-                rows = gather(rows)
+                rows, strata = gather(rows), None if strata is None else gather(strata)
             with_value = (idx + 1) % self.cfg.mmd.num_batches == 0
-            result = self.mmd_bank(rows, self.mmd_rng, with_value=with_value)
+            result = self.mmd_bank(rows, self.mmd_rng, with_value=with_value, strata=strata)
             (grad,) = torch.autograd.grad(self.mmd_weight * result.loss, emb, retain_graph=True)
             injected.append(GradientOnce(emb, grad))
             if result.value is not None:

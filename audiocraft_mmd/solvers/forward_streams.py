@@ -12,19 +12,19 @@ import torch
 
 from ..losses.streams import rvq_streams
 
-StreamsCallback = tp.Callable[[torch.Tensor, torch.Tensor], None]
+StreamsCallback = tp.Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
 class ForwardStreams:
     """Captures the streams [B, K, D, T] of the RVQ's forward while armed, and hands them to a callback.
 
     Forward hooks on each stage (`quantizer.vq.layers[k]`) record the stage's input r_k (which audiocraft
-    computes as emb - sum_{j<k} q_j with q_j detached) and its codeword q_k, the one this very forward
-    picked (before the forward's own EMA update of the codebook). A forward hook on the quantizer then
+    computes as emb - sum_{j<k} q_j with q_j detached), its codeword q_k and code c_k, the ones this very
+    forward picked (before the forward's own EMA update of the codebook). A forward hook on the quantizer then
     builds the streams exactly as `losses.streams.rvq_streams` does, `quantized`: r_k + (q_k - r_k).detach()
-    (straight-through), `residual`: r_k, and calls `callback(streams, emb)`, emb being the encoder
-    output the quantizer received (the streams' gradient reaches the encoder only through it). When the
-    forward ran fewer stages than the quantizer's n_q (quantizer dropout), the streams are recomputed
+    (straight-through), `residual`: r_k, and calls `callback(streams, emb, codes)` (codes [B, K, T]), emb
+    being the encoder output the quantizer received (the streams' gradient reaches the encoder only through
+    it). When the forward ran fewer stages than the quantizer's n_q (quantizer dropout), the streams are recomputed
     from emb with `rvq_streams` (all stages; codebooks already EMA-updated by this forward).
     Unarmed, the hooks do nothing.
     """
@@ -32,7 +32,7 @@ class ForwardStreams:
         self.quantizer = quantizer
         self.kind = kind
         self._callback: tp.Optional[StreamsCallback] = None
-        self._stages: tp.List[tp.Tuple[torch.Tensor, torch.Tensor]] = []
+        self._stages: tp.List[tp.Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._handles = [layer.register_forward_hook(self._stage_hook) for layer in quantizer.vq.layers]
         self._handles.append(quantizer.register_forward_hook(self._quantizer_hook))
 
@@ -46,7 +46,7 @@ class ForwardStreams:
 
     def _stage_hook(self, module, args, output) -> None:
         if self._callback is not None:
-            self._stages.append((args[0], output[0].detach()))
+            self._stages.append((args[0], output[0].detach(), output[1]))  # (r_k, q_k, c_k)
 
     def _quantizer_hook(self, module, args, output) -> None:
         if self._callback is None:
@@ -54,12 +54,14 @@ class ForwardStreams:
         emb, stages = args[0], self._stages
         self._stages = []
         if len(stages) != self.quantizer.n_q:
-            streams = rvq_streams(self.quantizer, emb, kind=self.kind)
-        elif self.kind == 'quantized':
-            streams = torch.stack([r + (q - r).detach() for r, q in stages], dim=1)
+            streams, codes = rvq_streams(self.quantizer, emb, kind=self.kind, with_codes=True)
         else:
-            streams = torch.stack([r for r, _ in stages], dim=1)
-        self._callback(streams, emb)
+            codes = torch.stack([c for _, _, c in stages], dim=1)
+            if self.kind == 'quantized':
+                streams = torch.stack([r + (q - r).detach() for r, q, _ in stages], dim=1)
+            else:
+                streams = torch.stack([r for r, _, _ in stages], dim=1)
+        self._callback(streams, emb, codes)
 
     def remove(self) -> None:
         for handle in self._handles:

@@ -30,12 +30,13 @@ def test_forward_streams_are_the_codes_of_that_forward(make_solver):
     before = {k: v.clone() for k, v in model.quantizer.state_dict().items()}
     seen = {}
     capture = ForwardStreams(model.quantizer, 'quantized')
-    with capture.armed(lambda streams, emb: seen.update(streams=streams, emb=emb)):
+    with capture.armed(lambda streams, emb, codes: seen.update(streams=streams, emb=emb, codes=codes)):
         model(batch)
     capture.remove()
     model.quantizer.load_state_dict(before)  # the codebooks this forward used (it EMA-updated them after)
-    expected = rvq_streams(model.quantizer, seen['emb'].detach())
+    expected, codes = rvq_streams(model.quantizer, seen['emb'].detach(), with_codes=True)
     assert torch.equal(seen['streams'].detach(), expected)
+    assert torch.equal(seen['codes'], codes)  # the conditional shuffle's strata come from these
     assert seen['streams'].requires_grad
 
 
@@ -56,7 +57,7 @@ def test_bank_gradient_joins_audiocrafts_backward_once(make_solver):
     encoder = dict(model.encoder.named_parameters())
     expected = {}
 
-    def on_streams(streams, emb):
+    def on_streams(streams, emb, codes):
         loss = ours_solver.mmd_weight * reference.mmd_loss(streams, generator=reference.mmd_rng)
         expected.update(zip(encoder, torch.autograd.grad(loss, list(encoder.values()))))
     capture = ForwardStreams(model.quantizer, 'quantized')
