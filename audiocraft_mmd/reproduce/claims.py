@@ -14,8 +14,8 @@ import typing as tp
 
 from .plan import ABLATIONS, CHOSEN_WEIGHT, KERNEL_VARIANTS, WEIGHTS, weight_label
 
-METRICS = ('mmd', 'mmd_unbiased', 'mmd_parallel', 'tc', 'tc_delay', 'code_entropy', 'msspec', 'si_snr_db',
-           'logmel_corr', 'cross_corr', 'min_usage', 'fad_musicnn', 'live')
+METRICS = ('mmd', 'mmd_unbiased', 'mmd_parallel', 'tc', 'tc_delay', 'tc_cond_delay', 'code_entropy', 'msspec',
+           'si_snr_db', 'logmel_corr', 'cross_corr', 'min_usage', 'fad_musicnn', 'live')
 Record = tp.Dict[str, tp.Any]  # {'group', 'label', 'seed', 'sig', 'metrics': {...}}
 # The liveness criteria of issue #14 (see metrics/liveness.py for what each measures).
 LIVE_LOGMEL_CORR = 0.9  # log-mel correlation of output and input, at least
@@ -134,8 +134,8 @@ def paper_claims(summary: dict) -> tp.List[Record]:
     return claims
 
 
-ABLATION_METRICS = ('tc', 'tc_delay', 'mmd_unbiased', 'code_entropy', 'msspec', 'si_snr_db', 'logmel_corr',
-                    'fad_musicnn')
+ABLATION_METRICS = ('tc', 'tc_delay', 'tc_cond_delay', 'mmd_unbiased', 'code_entropy', 'msspec', 'si_snr_db',
+                    'logmel_corr', 'fad_musicnn')
 
 
 def ablation_rows(summary: dict) -> tp.List[Record]:

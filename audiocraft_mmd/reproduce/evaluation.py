@@ -15,7 +15,11 @@ liveness numbers are `metrics.liveness.Liveness` means over the segments (SI-SNR
 higher is better). FAD (`fad_musicnn`): musicnn embeddings of 3 s patches every `fad_hop` seconds of
 the whole evaluation files and of their reconstructions (`fad_chunk` seconds per codec call); a
 full-rank covariance needs >= 201 patches per set (the evaluate split, 314 s, gives ~300 at a 1 s
-hop), else FAD is left out and `fad_patches` says how many there were.
+hop), else FAD is left out and `fad_patches` says how many there were. Given the past
+(`metrics.conditional_information`, Miller-Madow, nats, delay-aligned frames of all segments):
+`tc_cond_delay`, the total correlation of a frame's codes within strata of the previous frame's first
+code (what `mmd.shuffle: conditional` lowers), and `tc_nats_delay`, the plain total correlation of the
+same frames; both are biased upwards by the joint states' sparsity: compare codecs at equal frame counts.
 """
 import dataclasses
 import json
@@ -26,7 +30,7 @@ import typing as tp
 import omegaconf
 import torch
 
-EVAL_VERSION = 2  # bump when the protocol changes: cached evaluations are then recomputed
+EVAL_VERSION = 3  # bump when the protocol changes: cached evaluations are then recomputed
 logger = logging.getLogger(__name__)
 
 
@@ -112,6 +116,7 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
     from audiocraft.solvers import builders
     from ..losses import rvq_streams
     from ..metrics import CodebookIndependence
+    from ..metrics.conditional_information import conditional_total_correlation
     from ..metrics.liveness import Liveness
     model.eval()
     segments = audio.segments
@@ -120,12 +125,13 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
     msspec = builders.get_loss('msspec', cfg)
     liveness = Liveness(model.sample_rate, model.cardinality)
     total_msspec = 0.
-    streams = []
+    streams, all_codes = [], []
     for batch in segments.split(protocol.batch_size):  # codes, reconstruction and MMD streams, one encoding
         x, scale = model.preprocess(batch)
         emb = model.encoder(x)
         codes = model.quantizer.encode(emb)  # [B, K, T], what model.encode(batch) gives
         metric.update(codes)
+        all_codes.append(codes)
         streams.append(rvq_streams(model.quantizer, emb, kind='quantized'))
         y = model.decode(codes, scale)[..., :batch.shape[-1]]
         total_msspec += msspec(y, batch).item() * len(batch)
@@ -136,6 +142,8 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
     results.update(live)
     results.update({key: float(value) for key, value in metric.compute().items()})
     results.update(_mmd_values(torch.cat(streams), cfg.mmd, protocol))
+    conditional = conditional_total_correlation(torch.cat(all_codes), model.cardinality, delay=True)
+    results.update({'tc_cond_delay': conditional['tc_cond_mm'], 'tc_nats_delay': conditional['tc_mm']})
     if protocol.fad:
         results.update(reconstruction_fad(model, audio, protocol))
     results['n_segments'] = float(len(segments))

@@ -16,6 +16,9 @@ Settings (paper Fig. 2, Table 3 and the ablations of section 4):
 - ``exclude_shared``: `mmd.exclude_shared=true` at the chosen weight (reference: eq. (7)).
 - ``estimator``: `mmd.estimator=bank` (memory bank, ~1.0x step cost) at the chosen weight (reference: the
   exact macro-batch estimator); e.g. `--groups estimator --seeds 0 1 2` for the paired comparison.
+- ``shuffle``: `mmd.shuffle=conditional` (codebooks shuffled within strata of the past, issue #19) at the
+  chosen weight (reference: the global shuffle of Algorithm 1); the evaluation's `tc_cond_delay` is the
+  total correlation given that past; e.g. `--groups shuffle --seeds 0 1 2`.
 - ``kernels``: `mmd.kernel` in {squared_inverse, quadratic, linear} (reference: gaussian) at the
   chosen weight times the kernel's factor, measured on the trunk's streams by the runner
   (`audiocraft_mmd.reproduce.kernel_factors`), so the weight is filled in at run time.
@@ -36,6 +39,7 @@ ABLATIONS: tp.Dict[str, tp.Tuple[str, str, str]] = {
     'normalize': ('codebook', 'mmd.normalize=codebook', 'none'),
     'exclude_shared': ('exclude_shared', 'mmd.exclude_shared=true', 'eq7'),
     'estimator': ('bank', 'mmd.estimator=bank', 'exact'),
+    'shuffle': ('conditional', 'mmd.shuffle=conditional', 'global'),
 }
 KERNEL_VARIANTS = ('squared_inverse', 'quadratic', 'linear')  # compared with gaussian (the default)
 GROUPS = ('weight',) + tuple(ABLATIONS) + ('kernels',)
