@@ -108,7 +108,7 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
                    protocol: EvalProtocol) -> tp.Dict[str, float]:
     """All the protocol's numbers for `model` (a CompressionModel) on `audio`."""
     from audiocraft.solvers import builders
-    from ..losses import rvq_streams
+    from ..losses import codebook_streams
     from ..metrics import CodebookIndependence
     from ..metrics.liveness import Liveness
     model.eval()
@@ -124,7 +124,7 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
         emb = model.encoder(x)
         codes = model.quantizer.encode(emb)  # [B, K, T], what model.encode(batch) gives
         metric.update(codes)
-        streams.append(rvq_streams(model.quantizer, emb, kind='quantized'))
+        streams.append(codebook_streams(model.quantizer, emb, kind='quantized'))
         y = model.decode(codes, scale)[..., :batch.shape[-1]]
         total_msspec += msspec(y, batch).item() * len(batch)
         liveness.update(batch, y, codes)
