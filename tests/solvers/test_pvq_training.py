@@ -56,3 +56,13 @@ def test_checkpoint_loads_and_exports(trained, tmp_path):
     _same_codec(CompressionSolver.model_from_checkpoint(solver.checkpoint_path()), solver.model, audio)
     exported = export_compression_model(solver.folder, tmp_path / 'compression_state_dict.bin')
     _same_codec(load_compression_model(exported), solver.model, audio)
+
+
+def test_lm_training_refuses_a_pvq_codec_with_the_reason(trained):
+    """The MusicGen solver hands its codec to audiocraft's builder, which has no `pvq`: a clear error, not a KeyError."""
+    from audiocraft_mmd.export import compression_package
+    from audiocraft_mmd.solvers.musicgen_mmd import check_audiocraft_can_build
+    check_audiocraft_can_build({'xp.cfg': 'encodec: {quantizer: rvq}'}, 'codec')  # audiocraft's own: accepted
+    package, _ = compression_package(trained[0].folder)
+    with pytest.raises(NotImplementedError, match="encodec.quantizer='pvq'"):
+        check_audiocraft_can_build(package, 'codec')
