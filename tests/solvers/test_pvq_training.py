@@ -59,7 +59,7 @@ def test_checkpoint_loads_and_exports(trained, tmp_path):
 
 
 def test_lm_training_refuses_a_pvq_codec_with_the_reason(trained):
-    """The MusicGen solver hands its codec to audiocraft's builder, which has no `pvq`: a clear error, not a KeyError."""
+    """The MusicGen solver hands its codec to audiocraft's builder, which has no `pvq`: a clear error, no KeyError."""
     from audiocraft_mmd.export import compression_package
     from audiocraft_mmd.solvers.musicgen_mmd import check_audiocraft_can_build
     check_audiocraft_can_build({'xp.cfg': 'encodec: {quantizer: rvq}'}, 'codec')  # audiocraft's own: accepted
