@@ -27,4 +27,4 @@ from .mmd import (
 from .mmd_bank import BankResult, MMDBank
 from .mmd_estimator import mmd2_unbiased
 from .strata import NO_PAST, SHUFFLES, past_strata, shuffleable, stratified_index
-from .streams import STREAM_KINDS, rvq_streams
+from .streams import STREAM_KINDS, codebook_layers, codebook_streams, pvq_streams, rvq_streams

@@ -1,4 +1,5 @@
-"""Per-codebook streams of audiocraft's residual vector quantizer, for the independence loss.
+"""Per-codebook streams of a quantizer, for the independence loss: audiocraft's residual vector
+quantizer (`rvq_streams`) and our product quantizer (`pvq_streams`); `codebook_streams` picks.
 
 Both options read audiocraft's RVQ through its public modules (`quantizer.vq.layers[k]`'s
 `encode`/`decode`), without calling the layers' training forward, so computing streams never
@@ -11,10 +12,18 @@ parameters, so the loss only reaches the **encoder** (through the encoder output
   audiocraft's RVQ), whose Jacobian w.r.t. `emb` is the identity.
 - `residual`: stream k holds r_k itself, the input of stage k (what the upstream prototype used);
   same Jacobian, different values: r_0 is the raw embedding, later r_k shrink.
+
+PVQ (`quantization/product.py`): stream k is group k's codeword (`quantized`, straight-through to
+group k's dimensions of `emb`) or those dimensions themselves (`residual`: there is no residual,
+the group's input is the analogue of r_k). Streams are [B, K, D/K, T]: K streams of D/K dims,
+where RVQ gives K streams of D dims; the loss flattens a row to K * D/K = D features (see
+`MMDLoss`). PVQ-dropout does not change the streams: they are the codes (the LM's tokens), all K,
+whatever the decoder was given.
 """
 import typing as tp
 
 import torch
+from torch import nn
 
 STREAM_KINDS = ('quantized', 'residual')
 
@@ -50,3 +59,38 @@ def rvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quan
         residual = residual - codeword
     streams = torch.stack(streams, dim=1)
     return (streams, torch.stack(codes, dim=1)) if with_codes else streams
+
+
+def pvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quantized',
+                n_q: tp.Optional[int] = None, with_codes: bool = False) -> tp.Any:
+    """Streams of our `ProductVectorQuantizer`: emb [B, D, T] -> [B, K, D/K, T] (see module docstring), and
+    with ``with_codes`` the [B, K, T] long codes each group picked."""
+    if kind not in STREAM_KINDS:
+        raise ValueError(f"Unknown stream kind {kind!r}; expected one of {STREAM_KINDS}")
+    streams, codes = [], []
+    for group, part in zip(quantizer.groups[:n_q or quantizer.n_q], quantizer.split(emb)):
+        codes.append(group.encode(part))
+        if kind == 'quantized':
+            codeword = group.decode(codes[-1]).detach()
+            part = part + (codeword - part).detach()
+        streams.append(part)
+    streams = torch.stack(streams, dim=1)
+    return (streams, torch.stack(codes, dim=1)) if with_codes else streams
+
+
+def _is_product(quantizer: nn.Module) -> bool:
+    from ..quantization.product import ProductVectorQuantizer  # imports audiocraft: only when streams are made
+    return isinstance(quantizer, ProductVectorQuantizer)
+
+
+def codebook_layers(quantizer: nn.Module) -> tp.Sequence[nn.Module]:
+    """The per-codebook quantization modules whose forward sees stream k's input: RVQ stages or PVQ groups."""
+    return quantizer.groups if _is_product(quantizer) else quantizer.vq.layers
+
+
+def codebook_streams(quantizer: nn.Module, emb: torch.Tensor, kind: str = 'quantized',
+                     n_q: tp.Optional[int] = None, with_codes: bool = False) -> tp.Any:
+    """Streams [B, K, D_k, T] of emb [B, D, T] for an RVQ (`rvq_streams`) or a PVQ (`pvq_streams`), and with
+    ``with_codes`` their codes [B, K, T]."""
+    streams = pvq_streams if _is_product(quantizer) else rvq_streams
+    return streams(quantizer, emb, kind=kind, n_q=n_q, with_codes=with_codes)

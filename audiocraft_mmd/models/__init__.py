@@ -6,6 +6,7 @@ _LAZY = {
     'MusicGenMMD': '.musicgen_mmd',
     'build_debug_model': '.musicgen_mmd',
     'load_compression_model': '.loaders',
+    'get_compression_model': '.builders',
 }
 __all__ = list(_LAZY)
 

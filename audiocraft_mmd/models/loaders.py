@@ -18,13 +18,13 @@ logger = logging.getLogger(__name__)
 
 def compression_model_from_state(state: dict, source: tp.Union[str, Path], device: str = 'cpu'):
     """Build a CompressionModel from a solver checkpoint's state or an exported package."""
-    from audiocraft.models import builders
+    from .builders import get_compression_model
     cfg = checkpoint_config(state, source)
     if cfg.get('solver') not in COMPRESSION_SOLVERS:
         raise ValueError(f"{source} was written by solver {cfg.get('solver')!r}, not a compression solver "
                          f"({COMPRESSION_SOLVERS})")
     cfg.device = str(device)
-    model = builders.get_compression_model(cfg)
+    model = get_compression_model(cfg)  # ours: knows our quantizers (pvq) as well as audiocraft's
     # exported packages hold the state dict itself under best_state; solver checkpoints hold {'model': ...}
     best = state.get('best_state') or {}
     weights = best if 'exported' in state else best.get('model')

@@ -114,7 +114,7 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
                    protocol: EvalProtocol) -> tp.Dict[str, float]:
     """All the protocol's numbers for `model` (a CompressionModel) on `audio`."""
     from audiocraft.solvers import builders
-    from ..losses import rvq_streams
+    from ..losses import codebook_streams
     from ..metrics import CodebookIndependence
     from ..metrics.conditional_information import conditional_total_correlation
     from ..metrics.liveness import Liveness
@@ -132,7 +132,7 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
         codes = model.quantizer.encode(emb)  # [B, K, T], what model.encode(batch) gives
         metric.update(codes)
         all_codes.append(codes)
-        streams.append(rvq_streams(model.quantizer, emb, kind='quantized'))
+        streams.append(codebook_streams(model.quantizer, emb, kind='quantized'))
         y = model.decode(codes, scale)[..., :batch.shape[-1]]
         total_msspec += msspec(y, batch).item() * len(batch)
         liveness.update(batch, y, codes)

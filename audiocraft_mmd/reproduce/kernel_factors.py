@@ -27,7 +27,7 @@ FACTORS_VERSION = 1
 def trunk_stream_sets(model: torch.nn.Module, cfg: omegaconf.DictConfig, segments: torch.Tensor, draws: int,
                       seed: int = 0) -> tp.List[torch.Tensor]:
     """`draws` stream sets [B, K, D, T] of disjoint random macro-batches of `segments` [N, C, L]."""
-    from ..losses import rvq_streams
+    from ..losses import codebook_streams
     rows = int(cfg.mmd.num_batches) * int(cfg.dataset.batch_size)
     order = torch.randperm(len(segments), generator=torch.Generator().manual_seed(seed))
     draws = min(draws, len(segments) // rows) or 1  # a short evaluation set still gives one (smaller) set
@@ -35,7 +35,7 @@ def trunk_stream_sets(model: torch.nn.Module, cfg: omegaconf.DictConfig, segment
     sets = []
     for index in order[:draws * rows].split(rows):
         x, _ = model.preprocess(segments[index])
-        sets.append(rvq_streams(model.quantizer, model.encoder(x), kind=cfg.mmd.streams))
+        sets.append(codebook_streams(model.quantizer, model.encoder(x), kind=cfg.mmd.streams))
     return sets
 
 

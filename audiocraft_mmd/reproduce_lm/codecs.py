@@ -85,4 +85,3 @@ def resolve_codecs(codecs: tp.Sequence[str], seeds: tp.Sequence[int], explicit: 
         known = {f'{c}@{s}': v for (c, s), v in sigs.items()}
         raise ValueError(f"no trained codec XP for {missing} (known sigs: {known})")
     return {(c, s): sigs[c, s] for s in seeds for c in codecs}
-

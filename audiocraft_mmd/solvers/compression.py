@@ -11,11 +11,13 @@ from ..compat.checkpoints import WeightsOnlyCheckpointMixin, load_state, resolve
 from ..config_validation import is_int, require
 from ..metrics import music_quality
 from ..metrics.liveness import Liveness, looks_collapsed
-from ..models import codec_training
+from ..models import builders as model_builders, codec_training
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
-    """Check the blocks our compression solvers add to audiocraft's: `codec_training` and `liveness`."""
+    """Check the blocks our compression solvers add to audiocraft's: the quantizer (`encodec.quantizer`,
+    `pvq`), `codec_training` and `liveness`."""
+    model_builders.validate_config(cfg)
     if 'codec_training' in cfg:
         codec_training.validate_config(cfg.codec_training)
     if 'liveness' in cfg:
@@ -64,7 +66,13 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
             super().__init__(cfg)
 
     def build_model(self):
-        super().build_model()
+        """audiocraft's, with the model from our builder (`models/builders.py`: our quantizers too)."""
+        from audiocraft.solvers import builders as solver_builders
+        self.model = model_builders.get_compression_model(self.cfg).to(self.device)
+        self.optimizer = solver_builders.get_optimizer(self.model.parameters(), self.cfg.optim)
+        self.register_stateful('model', 'optimizer')
+        self.register_best_state('model')
+        self.register_ema('model')
         # In place, before the EMA and any checkpoint restore (both come after build_model).
         for action in codec_training.apply_codec_training(self.model, self.cfg.get('codec_training')):
             self.logger.info("codec_training: %s", action)

@@ -49,7 +49,8 @@ from torch.utils.checkpoint import checkpoint
 from ..config_validation import ConfigError, is_int, require
 from ..distributed import gather_rows
 from ..losses import MMDBank, MMDLoss
-from ..losses.streams import rvq_streams
+from ..models.builders import quantizer_name
+from ..losses.streams import codebook_streams
 from .compression import CompressionSolver, validate_config as validate_compression_config
 from .forward_streams import ForwardStreams, GradientOnce
 
@@ -84,9 +85,10 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
         for key, value in MMDBank.unsupported(MMDLoss.from_config(mmd)).items():
             require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
                     "constants: normalize=none, max_rows=null, exclude_shared=false)")
-    num_codebooks = cfg.get('rvq', {}).get('n_q')
+    block = quantizer_name(cfg)  # rvq or pvq: both name their number of codebooks n_q
+    num_codebooks = cfg.get(block, {}).get('n_q')
     if num_codebooks is not None:
-        require(num_codebooks >= 2 or weight == 0, 'rvq.n_q', num_codebooks,
+        require(num_codebooks >= 2 or weight == 0, f'{block}.n_q', num_codebooks,
                 "the independence loss needs at least 2 codebooks")
         if mmd.delay and cfg.get('dataset', {}).get('segment_duration') and cfg.get('seanet', {}).get('ratios'):
             hop = 1
@@ -150,7 +152,7 @@ class CompressionMMDSolver(CompressionSolver):
             emb = checkpoint(self.model.encoder, x, use_reentrant=False)
         else:
             emb = self.model.encoder(x)
-        return rvq_streams(self.model.quantizer, emb, kind=self.cfg.mmd.streams, with_codes=True)
+        return codebook_streams(self.model.quantizer, emb, kind=self.cfg.mmd.streams, with_codes=True)
 
     def _clear_bank(self) -> None:
         if self.mmd_bank is not None:

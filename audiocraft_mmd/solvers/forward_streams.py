@@ -10,15 +10,15 @@ import typing as tp
 
 import torch
 
-from ..losses.streams import rvq_streams
+from ..losses.streams import codebook_layers, codebook_streams
 
 StreamsCallback = tp.Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
 class ForwardStreams:
-    """Captures the streams [B, K, D, T] of the RVQ's forward while armed, and hands them to a callback.
+    """Captures the streams [B, K, D, T] of the quantizer's forward while armed, and hands them to a callback.
 
-    Forward hooks on each stage (`quantizer.vq.layers[k]`) record the stage's input r_k (which audiocraft
+    RVQ: forward hooks on each stage (`quantizer.vq.layers[k]`) record the stage's input r_k (which audiocraft
     computes as emb - sum_{j<k} q_j with q_j detached), its codeword q_k and code c_k, the ones this very
     forward picked (before the forward's own EMA update of the codebook). A forward hook on the quantizer then
     builds the streams exactly as `losses.streams.rvq_streams` does, `quantized`: r_k + (q_k - r_k).detach()
@@ -26,6 +26,9 @@ class ForwardStreams:
     being the encoder output the quantizer received (the streams' gradient reaches the encoder only through
     it). When the forward ran fewer stages than the quantizer's n_q (quantizer dropout), the streams are recomputed
     from emb with `rvq_streams` (all stages; codebooks already EMA-updated by this forward).
+    PVQ: the same hooks on each group (`quantizer.groups[k]`) record group k's input (its D/K dims of
+    emb) and codeword, so the streams equal `losses.streams.pvq_streams` (all groups run every forward,
+    PVQ-dropout only zeroes the decoder's input afterwards).
     Unarmed, the hooks do nothing.
     """
     def __init__(self, quantizer: torch.nn.Module, kind: str):
@@ -33,7 +36,7 @@ class ForwardStreams:
         self.kind = kind
         self._callback: tp.Optional[StreamsCallback] = None
         self._stages: tp.List[tp.Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        self._handles = [layer.register_forward_hook(self._stage_hook) for layer in quantizer.vq.layers]
+        self._handles = [layer.register_forward_hook(self._stage_hook) for layer in codebook_layers(quantizer)]
         self._handles.append(quantizer.register_forward_hook(self._quantizer_hook))
 
     @contextlib.contextmanager
@@ -54,7 +57,7 @@ class ForwardStreams:
         emb, stages = args[0], self._stages
         self._stages = []
         if len(stages) != self.quantizer.n_q:
-            streams, codes = rvq_streams(self.quantizer, emb, kind=self.kind, with_codes=True)
+            streams, codes = codebook_streams(self.quantizer, emb, kind=self.kind, with_codes=True)
         else:
             codes = torch.stack([c for _, _, c in stages], dim=1)
             if self.kind == 'quantized':

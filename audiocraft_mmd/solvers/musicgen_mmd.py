@@ -29,6 +29,20 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
             "renormalizing codec are decoded: a number > 0, e.g. 0.1 (-20 dBFS, the data builder's loudness)")
 
 
+def check_audiocraft_can_build(package: dict, ref: str) -> None:
+    """Refuse, with the reason, a codec that audiocraft's loader (which this solver hands the codec to) cannot
+    build: one with our quantizers (`encodec.quantizer: pvq`), which only `audiocraft_mmd.models.builders`
+    knows. Inference (`MusicGenMMD`, `load_compression_model`) loads such codecs; LM training does not yet."""
+    from ..models.builders import OUR_QUANTIZERS, quantizer_name
+    if 'xp.cfg' not in package:
+        return
+    name = quantizer_name(omegaconf.OmegaConf.create(package['xp.cfg']))
+    if name in OUR_QUANTIZERS:
+        raise NotImplementedError(f"compression_model_checkpoint={ref!r} is a codec with encodec.quantizer={name!r}: "
+                                  "the MusicGen solver loads its codec through audiocraft's builder, which only "
+                                  "knows rvq/no_quant; training an LM on these tokens is not supported yet")
+
+
 @contextlib.contextmanager
 def _temporarily(cfg: omegaconf.DictConfig, key: str, value: tp.Any):
     """Set `cfg[key] = value` inside the block only, so that the config stored in checkpoints
@@ -74,12 +88,13 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
         return {**super().evaluate(), **music_quality.evaluate_generation_metrics(self)}
 
     def build_model(self) -> None:
-        from ..export import export_compression_model
+        from ..export import compression_package, export_compression_model
         from ..models.fixed_volume import for_language_model
         ref = str(self.cfg.compression_model_checkpoint)
         if ref.startswith('//pretrained/'):
             super().build_model()
         else:
+            check_audiocraft_can_build(compression_package(ref)[0], ref)
             with tempfile.TemporaryDirectory(prefix='musicgen_mmd_codec_') as tmp:
                 exported = export_compression_model(ref, Path(tmp) / 'compression_state_dict.bin')
                 self.logger.info("Compression model %s (exported to %s for audiocraft's loader)", ref, exported)

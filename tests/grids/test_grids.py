@@ -153,3 +153,19 @@ def test_kernel_factors_match_grid():
     assert measured['gaussian'] == 1.
     for kernel, factor in KERNEL_FACTORS.items():
         assert measured[kernel] == pytest.approx(factor, rel=0.1), kernel
+
+
+def test_quantizer_axis():
+    calls = enumerate_grid('quantizers')
+    assert len(calls) == 6
+    check_slurm(calls, gpus=8)
+    sigs = check_compression_xps(calls)
+    cfgs = [get_xp(call['argv']).cfg for call in calls]
+    assert [(c.encodec.quantizer, c.pvq.dropout, c.losses.mmd) for c in cfgs] == [
+        ('rvq', False, 0), ('rvq', False, 1000), ('pvq', False, 0), ('pvq', False, 1000),
+        ('pvq', True, 0), ('pvq', True, 1000)]
+    # every quantizer has 4 codebooks of 2048 entries (the paper keeps the bandwidth)
+    assert {(c[c.encodec.quantizer].n_q, c[c.encodec.quantizer].bins) for c in cfgs} == {(4, 2048)}
+    # the RVQ points are the weight sweep's 0 and 1e3 XPs, not new ones
+    sweep = {get_xp(call['argv']).sig for call in enumerate_grid('mmd_weight_sweep')}
+    assert set(sigs) & sweep == {sigs[0], sigs[1]}

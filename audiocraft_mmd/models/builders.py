@@ -1,0 +1,72 @@
+"""Compression models from a config, with our quantizers registered beside audiocraft's.
+
+audiocraft's `models.builders.get_compression_model` looks quantizers up in a fixed dict
+(`no_quant`, `rvq`). Our solvers and loaders call `get_compression_model` here instead: a config
+with `encodec.quantizer: pvq` builds an EnCodec with our `ProductVectorQuantizer` (kwargs from the
+top-level `pvq` block, audiocraft's convention); every other config goes to audiocraft's builder
+unchanged (same modules, same order of random draws). Nothing of audiocraft is patched.
+"""
+import omegaconf
+
+from ..config_validation import is_int, require
+
+# quantizer name -> where it is built
+AUDIOCRAFT_QUANTIZERS = ('rvq', 'no_quant')
+OUR_QUANTIZERS = ('pvq',)
+QUANTIZERS = AUDIOCRAFT_QUANTIZERS + OUR_QUANTIZERS
+PVQ_KEYS = ('n_q', 'bins', 'dropout', 'decay', 'kmeans_init', 'kmeans_iters', 'threshold_ema_dead_code')
+
+
+def quantizer_name(cfg: omegaconf.DictConfig) -> str:
+    """The quantizer an EnCodec config asks for (`encodec.quantizer`)."""
+    return cfg.get('encodec', {}).get('quantizer', 'rvq')
+
+
+def validate_config(cfg: omegaconf.DictConfig) -> None:
+    """Check `encodec.quantizer` and, for `pvq`, the `pvq` block; errors name the key and value."""
+    if cfg.get('compression_model', 'encodec') != 'encodec':
+        return
+    name = quantizer_name(cfg)
+    require(name in QUANTIZERS, 'encodec.quantizer', name, f"must be one of {QUANTIZERS}")
+    if name == 'pvq':
+        _validate_pvq(cfg.get('pvq'), cfg.get('seanet', {}).get('dimension'))
+
+
+def _validate_pvq(block, dimension) -> None:
+    require(block is not None, 'pvq', block, "encodec.quantizer=pvq needs a `pvq` block")
+    unknown = sorted(set(block.keys()) - set(PVQ_KEYS))
+    require(not unknown, 'pvq', unknown, f"unknown key(s); known keys: {list(PVQ_KEYS)}")
+    require(isinstance(block.get('dropout'), bool), 'pvq.dropout', block.get('dropout'), "must be true or false")
+    n_q = block.get('n_q')
+    require(is_int(n_q) and n_q >= 1, 'pvq.n_q', n_q, "must be an integer >= 1")
+    require(is_int(block.get('bins')) and block.bins >= 2, 'pvq.bins', block.get('bins'), "must be an integer >= 2")
+    if is_int(dimension):
+        require(dimension % n_q == 0, 'pvq.n_q', n_q,
+                f"the latent dimension seanet.dimension={dimension} must split into n_q groups of equal size")
+
+
+def get_quantizer(name: str, cfg: omegaconf.DictConfig, dimension: int):
+    """A quantizer of latent dimension `dimension`, kwargs from the config block named `name`."""
+    if name == 'pvq':
+        from audiocraft.utils.utils import dict_from_config
+        from ..quantization.product import ProductVectorQuantizer
+        return ProductVectorQuantizer(dimension=dimension, **dict_from_config(cfg.pvq))
+    from audiocraft.models import builders
+    return builders.get_quantizer(name, cfg, dimension)
+
+
+def get_compression_model(cfg: omegaconf.DictConfig):
+    """A CompressionModel from `cfg` (audiocraft's builder for audiocraft's quantizers)."""
+    from audiocraft.models import builders
+    if cfg.compression_model != 'encodec' or quantizer_name(cfg) in AUDIOCRAFT_QUANTIZERS:
+        return builders.get_compression_model(cfg)
+    from audiocraft.models.encodec import EncodecModel
+    from audiocraft.utils.utils import dict_from_config
+    kwargs = dict_from_config(cfg.encodec)
+    encoder, decoder = builders.get_encodec_autoencoder(kwargs.pop('autoencoder'), cfg)
+    quantizer = get_quantizer(kwargs.pop('quantizer'), cfg, encoder.dimension)
+    frame_rate = kwargs['sample_rate'] // encoder.hop_length
+    renormalize = kwargs.pop('renormalize', False)
+    kwargs.pop('renorm', None)  # deprecated key audiocraft's builder drops too
+    return EncodecModel(encoder, decoder, quantizer, frame_rate=frame_rate, renormalize=renormalize,
+                        **kwargs).to(cfg.device)

@@ -1,0 +1,1 @@
+"""Quantizers beyond audiocraft's: the product vector quantizer (`product.ProductVectorQuantizer`)."""
