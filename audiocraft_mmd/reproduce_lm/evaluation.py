@@ -74,8 +74,9 @@ def generate_clips(model: tp.Any, metadata: tp.Sequence[dict], protocol: LMProto
 def unigram_entropy(codec: tp.Any, protocol: LMProtocol) -> tp.List[float]:
     """Plug-in entropy (nats) of each codebook's tokens over the held-out split, in clip-long segments."""
     from ..metrics.information import entropy_from_counts
-    from ..reproduce.evaluation import load_segments
-    segments = load_segments(protocol.heldout, codec.sample_rate, codec.channels, protocol.clip_seconds)
+    from ..reproduce.evaluation import EvalProtocol, load_audio
+    segments = load_audio(EvalProtocol(manifest=protocol.heldout, segment_duration=protocol.clip_seconds, fad=False),
+                          codec.sample_rate, codec.channels).segments
     counts = torch.zeros(codec.num_codebooks, codec.cardinality, dtype=torch.long)
     for start in range(0, segments.shape[0], protocol.batch_size):
         codes, _ = codec.encode(segments[start:start + protocol.batch_size])  # [B, K, T]
