@@ -44,6 +44,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument('--hop-seconds', type=float, default=LMProtocol.hop_seconds)
     parser.add_argument('--ce-segments', type=int, default=LMProtocol.ce_segments)
     parser.add_argument('--gen-batch-size', type=int, default=LMProtocol.gen_batch_size)
+    parser.add_argument('--flatten-clips', type=int, help="clips flatten LMs generate (default --num-clips); "
+                        "fewer skip their FAD / tag KL (~15 min per flatten LM on 2 cores at 256 clips)")
+    parser.add_argument('--timing-clips', type=int, default=LMProtocol.timing_clips,
+                        help="clips of the one generation batch that times every LM")
     parser.add_argument('--no-music-metrics', action='store_true', help="skip FAD / tag KL (no musicnn)")
     parser.add_argument('--set', dest='common', nargs='*', default=[], metavar='KEY=VALUE',
                         help="hydra overrides for every LM (e.g. datasource.train=...)")
@@ -75,7 +79,7 @@ def evaluate_study(runs, statuses, codec_sigs, protocol: LMProtocol, cache_dir: 
     from .evaluation import evaluate_codec, evaluate_lm
     from .quality import CachedJSON, MusicQuality, random_crops
     from ..reproduce.runner import saved_config
-    key = protocol.key()
+    key, reference_key = protocol.key(), protocol.reference_key()
     quality = Lazy(lambda: MusicQuality(protocol.heldout, protocol.musicnn, protocol.hop_seconds)
                    if protocol.music_metrics else None)
     sample_rate = int(saved_config(xp_folder(SIG_PREFIX + next(iter(codec_sigs.values())))).sample_rate)
@@ -83,12 +87,12 @@ def evaluate_study(runs, statuses, codec_sigs, protocol: LMProtocol, cache_dir: 
                                             seed=protocol.seed))
     floor = None
     if protocol.music_metrics:
-        cache = CachedJSON(cache_dir / 'real_floor.json', {**key, 'sample_rate': sample_rate})
+        cache = CachedJSON(cache_dir / 'real_floor.json', {**reference_key, 'sample_rate': sample_rate})
         metrics = cache.get() or cache.put(quality().score(floor_clips(), sample_rate))
         floor = {'group': 'real', 'label': 'floor', 'seed': protocol.seed, 'sig': None, 'metrics': metrics}
     codec_records = []
     for (codec, seed), sig in codec_sigs.items():
-        cache = CachedJSON(cache_dir / f'codec_{sig}.json', {**key, 'sig': sig})
+        cache = CachedJSON(cache_dir / f'codec_{sig}.json', {**reference_key, 'sig': sig})
         metrics = cache.get() or cache.put(evaluate_codec(
             sig, protocol, floor_clips() if protocol.music_metrics else None, quality()))
         codec_records.append({'group': codec, 'label': 'codec', 'seed': seed, 'sig': sig, 'metrics': metrics})
@@ -99,7 +103,7 @@ def evaluate_study(runs, statuses, codec_sigs, protocol: LMProtocol, cache_dir: 
         if status['status'] in ('failed', 'untrained') or not (folder / CHECKPOINT_NAME).exists():
             continue
         cache = CachedJSON(cache_dir / f"lm_{status['sig']}.json", {**key, 'sig': status['sig']})
-        metrics = cache.get() or cache.put(evaluate_lm(str(folder), protocol, quality()))
+        metrics = cache.get() or cache.put(evaluate_lm(str(folder), protocol, quality(), run.pattern))
         lm_records.append({'group': run.group, 'label': run.label, 'seed': run.seed, 'sig': status['sig'],
                            'codec_sig': run.codec_sig, 'train_seconds': status['seconds'], 'metrics': metrics})
         logger.info("%s: CE %.3f nats/frame, FAD %s", run.name, metrics['ce_per_frame'], metrics.get('fad', '-'))
@@ -123,7 +127,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     runs = build_plan(schedule, codec_sigs)
     protocol = LMProtocol(heldout=args.heldout, floor=args.floor, ce_segments=args.ce_segments,
                           num_clips=args.num_clips, clip_seconds=args.clip_seconds, hop_seconds=args.hop_seconds,
-                          gen_batch_size=args.gen_batch_size, music_metrics=not args.no_music_metrics)
+                          gen_batch_size=args.gen_batch_size, music_metrics=not args.no_music_metrics,
+                          flatten_clips=args.flatten_clips, timing_clips=args.timing_clips)
     logger.info("%d LMs, %d at a time; report in %s", len(runs), args.jobs, args.out)
     statuses = train_lms(runs, args.common, args.out / 'logs', jobs=args.jobs, train_missing=not args.skip_training)
     train_seconds = time.time() - begin

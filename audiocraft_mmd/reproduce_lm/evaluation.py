@@ -33,9 +33,24 @@ class LMProtocol:
     musicnn: str = 'MSD_musicnn'
     music_metrics: bool = True
     seed: int = 0
+    # Flatten LMs take ~K x the autoregressive steps: generating `num_clips` for FAD costs ~15 min each on
+    # 2 cores. With `flatten_clips` set, flatten LMs generate that many clips, for the clip statistics
+    # only (no FAD / tag KL: they would not compare at another clip count).
+    flatten_clips: tp.Optional[int] = None
+    timing_clips: int = 16  # generation speed: one batch of this many clips, the same for every LM
 
     def key(self) -> dict:
         return {'version': EVAL_VERSION, **dataclasses.asdict(self)}
+
+    def reference_key(self) -> dict:
+        """The key of the codec and real-data evaluations, which the LM-only fields do not change."""
+        key = self.key()
+        for field in LM_ONLY_FIELDS:
+            key.pop(field)
+        return key
+
+
+LM_ONLY_FIELDS = ('flatten_clips', 'timing_clips')
 
 
 @contextlib.contextmanager
@@ -50,17 +65,19 @@ def counting_forward_passes(module: torch.nn.Module) -> tp.Iterator[tp.List[int]
 
 
 @torch.no_grad()
-def generate_clips(model: tp.Any, metadata: tp.Sequence[dict], protocol: LMProtocol) -> tp.Dict[str, tp.Any]:
-    """Clips [N, C, L] for `metadata`, with wall time per second of audio and forward passes per frame."""
+def generate_clips(model: tp.Any, metadata: tp.Sequence[dict], protocol: LMProtocol,
+                   batch_size: tp.Optional[int] = None) -> tp.Dict[str, tp.Any]:
+    """Clips [N, C, L] for `metadata` (batches of `batch_size`, default the protocol's), with wall time per
+    second of audio and forward passes per frame."""
     model.set_generation_params(duration=protocol.clip_seconds, use_sampling=True, top_k=250, temperature=1.0,
                                 cfg_coef=protocol.cfg_coef)
     torch.manual_seed(protocol.seed)
+    batch_size = batch_size or protocol.gen_batch_size
     clips, frames = [], 0
     begin = time.perf_counter()
     with counting_forward_passes(model.lm) as calls:
-        for start in range(0, len(metadata), protocol.gen_batch_size):
-            audio, tokens = model.generate_with_metadata(metadata[start:start + protocol.gen_batch_size],
-                                                         return_tokens=True)
+        for start in range(0, len(metadata), batch_size):
+            audio, tokens = model.generate_with_metadata(metadata[start:start + batch_size], return_tokens=True)
             clips.append(audio.cpu())
             frames += tokens.shape[-1]  # frames of one clip, summed over batches (passes are per batch)
     seconds = time.perf_counter() - begin
@@ -85,8 +102,11 @@ def unigram_entropy(codec: tp.Any, protocol: LMProtocol) -> tp.List[float]:
     return [entropy_from_counts(c)[0] for c in counts]
 
 
-def evaluate_lm(folder: str, protocol: LMProtocol, quality: tp.Optional[tp.Any] = None) -> tp.Dict[str, float]:
-    """Metrics of the LM in XP folder `folder` (see the module docstring); FAD/KL when `quality` is given."""
+def evaluate_lm(folder: str, protocol: LMProtocol, quality: tp.Optional[tp.Any] = None,
+                pattern: str = 'delay') -> tp.Dict[str, float]:
+    """Metrics of the LM in XP folder `folder` (see the module docstring); FAD/KL when `quality` is given and
+    the LM generates `num_clips` clips (flatten LMs generate `flatten_clips` when set). Generation speed and
+    forward passes per frame come from one batch of `timing_clips` clips, the same for every LM."""
     from ..metrics.factorization_gap import cross_entropy_on_manifest
     from ..models.musicgen_mmd import MusicGenMMD
     from .quality import clip_metadata
@@ -96,11 +116,14 @@ def evaluate_lm(folder: str, protocol: LMProtocol, quality: tp.Optional[tp.Any] 
                                    seed=protocol.seed)
     metrics: tp.Dict[str, float] = {f'ce_q{k + 1}': v for k, v in enumerate(ce.per_codebook)}
     metrics['ce_per_frame'] = ce.per_frame
-    generated = generate_clips(model, clip_metadata(protocol.heldout, protocol.num_clips), protocol)
-    metrics.update({k: v for k, v in generated.items() if k != 'clips'})
-    clips = generated['clips']
+    timing = generate_clips(model, clip_metadata(protocol.heldout, protocol.timing_clips), protocol,
+                            batch_size=protocol.timing_clips)
+    metrics.update({k: v for k, v in timing.items() if k != 'clips'})
+    num_clips = protocol.flatten_clips if pattern == 'flatten' and protocol.flatten_clips else protocol.num_clips
+    clips = generate_clips(model, clip_metadata(protocol.heldout, num_clips), protocol)['clips']
+    metrics['clips'] = float(num_clips)
     metrics['silent_clips'] = float((clips.flatten(1).abs().amax(dim=1) < 1e-4).sum())
-    if quality is not None:
+    if quality is not None and num_clips == protocol.num_clips:
         metrics.update({k: v for k, v in quality.score(clips, model.sample_rate).items()})
     return metrics
 
