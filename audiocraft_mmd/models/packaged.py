@@ -106,10 +106,10 @@ def model_card(info: dict, lm_cfg: tp.Any, notes: tp.Optional[str] = None) -> st
              f"Sources: LM `{info['lm']}`, codec `{info['codec']}`; LM weights stored as {info['lm_dtype']}.", '',
              '## Data', '',
              "The project's music set (`python -m audiocraft_mmd.data.prepare`): scores of music21's bundled corpus "
-             "rendered with FluidSynth and General MIDI soundfonts (fluid-soundfont-gm, MuseScore General), and "
-             "excerpts of recorded game music from Debian packages (wesnoth-1.16-music, GPL-2+; "
-             "fretsonfire-songs-muldjord/-sectoid, CC-BY-SA). Licenses as their Debian packages and music21 state "
-             "them; check them before redistributing generated audio.", '']
+             "rendered with FluidSynth and General MIDI soundfonts (fluid-soundfont-gm and MuseScore General, "
+             "both MIT), and excerpts of recorded game music from Debian packages (wesnoth-1.16-music, GPL-2+; "
+             "fretsonfire-songs-muldjord, CC-BY-SA 3.0; fretsonfire-songs-sectoid, MIT-style permission notice), "
+             "as their Debian copyright files state them; check them before redistributing generated audio.", '']
     if notes:
         lines += ['## Measurements', '', notes.strip(), '']
     return '\n'.join(lines)

@@ -29,6 +29,11 @@ def _table(summary: dict, rows: tp.Sequence[tp.Tuple[str, str]], columns: tp.Seq
     return lines
 
 
+def _flatten_clips(protocol: dict) -> str:
+    clips = protocol.get('flatten_clips')
+    return f" ({clips} for flatten LMs: no FAD / tag KL for them)" if clips and clips != protocol['num_clips'] else ''
+
+
 def markdown(summary: dict, claims: tp.Sequence[Record], meta: dict) -> str:
     protocol = meta['protocol']
     lm_rows = [(f'{c}:{p}', f'{c} / {p}') for c in CODECS for p in PATTERNS]
@@ -38,8 +43,9 @@ def markdown(summary: dict, claims: tp.Sequence[Record], meta: dict) -> str:
              f"seeds {meta['seeds']}, {meta['epochs']} epochs. Codecs: {meta['codec_sigs']}.", '',
              f"Held-out: `{protocol['heldout']}` (CE on {protocol['ce_segments']} segments of "
              f"{protocol['clip_seconds']} s). Generation: {protocol['num_clips']} clips of "
-             f"{protocol['clip_seconds']} s per model, conditioned on the held-out files' metadata, "
-             f"CFG {protocol['cfg_coef']}, sampling at temperature 1. FAD / tag KL on musicnn "
+             f"{protocol['clip_seconds']} s per model{_flatten_clips(protocol)}, conditioned on the held-out files' "
+             f"metadata, CFG {protocol['cfg_coef']}, sampling at temperature 1; generation speed from one batch of "
+             f"{protocol.get('timing_clips', protocol['num_clips'])} clips per model. FAD / tag KL on musicnn "
              f"({protocol['musicnn']}, patches every "
              f"{protocol['hop_seconds']} s) against the held-out files; comparable to other musicnn numbers "
              "only.", '',

@@ -60,3 +60,28 @@ def test_package_refuses_a_hub_codec(debug_lm_sig, session_dora_dir, monkeypatch
     assert export.main(['--package', 'x', '--lm', f'//sig/{debug_lm_sig}', '--root', str(tmp_path),
                         '--codec', '//pretrained/facebook/encodec_32khz']) == 2
     assert 'must load offline' in capsys.readouterr().err and not (tmp_path / 'x' / LM_FILE).exists()
+
+
+def test_default_model_is_the_packaged_study_model_and_generates_offline(monkeypatch):
+    """`get_pretrained()` with no argument: the committed `cpu-small` (the LM study's best delay LM on MMD
+    tokens, docs/reproduce/lm/) loads with the network blocked, generates finite audio of the asked
+    duration at the data's loudness, and its tokens decode with the packaged codec on its own."""
+    from audiocraft_mmd.models.fixed_volume import for_language_model
+    _block_network(monkeypatch)
+    model = MusicGenMMD.get_pretrained(device='cpu')
+    assert model.name == DEFAULT_MODEL and model.sample_rate == 32000
+    model.set_generation_params(duration=1.0)
+    torch.manual_seed(0)
+    audio, tokens = model.generate_with_metadata([{'genre': 'folk', 'instrument': 'piano', 'key': 'A major'}],
+                                                 return_tokens=True)
+    assert audio.shape == (1, 1, 32000) and torch.isfinite(audio).all()
+    frames = tokens.shape[-1]
+    assert tokens.shape == (1, model.lm.num_codebooks, frames) and abs(frames - model.frame_rate) <= 1
+    assert 0 <= int(tokens.min()) and int(tokens.max()) < model.lm.card
+    codec = load_compression_model(PACKAGED_ROOT / DEFAULT_MODEL / CODEC_FILE)
+    volume = model.lm.cfg.compression_model_volume
+    with torch.no_grad():
+        torch.testing.assert_close(for_language_model(codec, volume).decode(tokens), audio, atol=1e-5, rtol=1e-4)
+    # decoded at the LM's volume: a unit-RMS codec output times 0.1 cannot be louder than full scale on
+    # average, and music is not near-silent (peak above -40 dBFS)
+    assert audio.pow(2).mean().sqrt() < 1 and audio.abs().max() > 0.01
