@@ -114,9 +114,11 @@ def compression_package(ref: tp.Union[str, Path]) -> tp.Tuple[dict, tp.Union[Pat
     return _exported_package(cfg, _weights(state, path)), path
 
 
-def export_compression_model(ref: tp.Union[str, Path], out_file: tp.Union[str, Path]) -> Path:
-    """Write the exported codec package of `ref` to `out_file` (weights-only loadable)."""
-    pkg, _ = compression_package(ref)
+def export_compression_model(ref: tp.Union[str, Path], out_file: tp.Union[str, Path],
+                             package: tp.Optional[dict] = None) -> Path:
+    """Write the exported codec package of `ref` to `out_file` (weights-only loadable); `package`, when
+    the caller already holds `compression_package(ref)[0]`, saves reading the checkpoint again."""
+    pkg = package if package is not None else compression_package(ref)[0]
     out_file = Path(out_file)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     torch.save(pkg, out_file)

@@ -129,10 +129,11 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
     for batch in segments.split(protocol.batch_size):  # codes, reconstruction and MMD streams, one encoding
         x, scale = model.preprocess(batch)
         emb = model.encoder(x)
-        codes = model.quantizer.encode(emb)  # [B, K, T], what model.encode(batch) gives
+        # codes [B, K, T] (what model.encode(batch) gives) and streams from one pass through the quantizer
+        batch_streams, codes = codebook_streams(model.quantizer, emb, kind='quantized', with_codes=True)
         metric.update(codes)
         all_codes.append(codes)
-        streams.append(codebook_streams(model.quantizer, emb, kind='quantized'))
+        streams.append(batch_streams)
         y = model.decode(codes, scale)[..., :batch.shape[-1]]
         total_msspec += msspec(y, batch).item() * len(batch)
         liveness.update(batch, y, codes)

@@ -120,7 +120,10 @@ def evaluate_lm(folder: str, protocol: LMProtocol, quality: tp.Optional[tp.Any] 
                             batch_size=protocol.timing_clips)
     metrics.update({k: v for k, v in timing.items() if k != 'clips'})
     num_clips = protocol.flatten_clips if pattern == 'flatten' and protocol.flatten_clips else protocol.num_clips
-    clips = generate_clips(model, clip_metadata(protocol.heldout, num_clips), protocol)['clips']
+    # one batch of timing_clips is exactly what generating num_clips == timing_clips would draw again
+    same = num_clips == protocol.timing_clips <= protocol.gen_batch_size
+    clips = timing['clips'] if same else generate_clips(model, clip_metadata(protocol.heldout, num_clips),
+                                                        protocol)['clips']
     metrics['clips'] = float(num_clips)
     metrics['silent_clips'] = float((clips.flatten(1).abs().amax(dim=1) < 1e-4).sum())
     if quality is not None and num_clips == protocol.num_clips:

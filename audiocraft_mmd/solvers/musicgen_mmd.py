@@ -94,9 +94,10 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
         if ref.startswith('//pretrained/'):
             super().build_model()
         else:
-            check_audiocraft_can_build(compression_package(ref)[0], ref)
+            package, _ = compression_package(ref)  # read once: checked, then written for audiocraft's loader
+            check_audiocraft_can_build(package, ref)
             with tempfile.TemporaryDirectory(prefix='musicgen_mmd_codec_') as tmp:
-                exported = export_compression_model(ref, Path(tmp) / 'compression_state_dict.bin')
+                exported = export_compression_model(ref, Path(tmp) / 'compression_state_dict.bin', package)
                 self.logger.info("Compression model %s (exported to %s for audiocraft's loader)", ref, exported)
                 with _temporarily(self.cfg, 'compression_model_checkpoint', f'//pretrained/{exported}'):
                     super().build_model()
