@@ -3,8 +3,9 @@ synthetic codes of known structure (`conftest.past_structured_codes`)."""
 import pytest
 import torch
 
-from audiocraft_mmd.losses import (NO_PAST, SHUFFLES, MMDBank, MMDLoss, apply_delay, mmd2_unbiased, past_strata,
-                                   shuffle_codebooks, shuffle_rows, shuffleable, stratified_index)
+from audiocraft_mmd.losses import (JOINT, NO_PAST, SHUFFLED, SHUFFLES, MMDBank, MMDLoss, apply_delay, item_halves,
+                                   mmd2_unbiased, past_strata, shuffle_codebooks, shuffle_rows, shuffleable,
+                                   split_items, stratified_index, take_codebooks)
 
 from conftest import past_structured_codes
 
@@ -23,27 +24,46 @@ def _loss(shuffle: str, delay: bool, exclude_shared: bool = False) -> MMDLoss:
     return MMDLoss('gaussian', {'sigmas': (1.,)}, delay=delay, shuffle=shuffle, exclude_shared=exclude_shared)
 
 
-def _replicates(loss: MMDLoss, given_past: str, delay: bool):
-    """Mean, sample std of REPLICATES estimates on independent data sets, and the rows n of one estimate."""
+def _replicates(estimate, given_past: str, delay: bool):
+    """Mean and sample std of REPLICATES estimates `estimate(codes, streams, generator)` on independent data sets."""
     values = []
     for seed in range(REPLICATES):
         codes = past_structured_codes(N_ITEMS, K, M, given_past, delay, seed=seed)
-        values.append(loss(_one_hot_streams(codes), torch.Generator().manual_seed(100 + seed), codes=codes).item())
-    rows = N_ITEMS * (1 if delay or loss.shuffle == 'conditional' else 2)  # parallel global: frame 0 too
+        values.append(float(estimate(codes, _one_hot_streams(codes), torch.Generator().manual_seed(100 + seed))))
     t = torch.tensor(values, dtype=torch.float64)
-    return t.mean().item(), t.std().item(), rows
+    return t.mean().item(), t.std().item()
+
+
+def _with(loss: MMDLoss):
+    return lambda codes, streams, generator: loss(streams, generator, codes=codes)
+
+
+def _in_sample(delay: bool):
+    """The in-sample conditional shuffle (each codebook of the joint rows permuted within strata, no split)."""
+    def estimate(codes, streams, generator):
+        loss = _loss('conditional', delay)
+        strata = past_strata(codes, delay)
+        keep = shuffleable(strata)
+        rows = loss.aligned_rows(streams)[keep]
+        shuffled = take_codebooks(rows, stratified_index(strata[keep], K, generator))
+        return mmd2_unbiased(rows.flatten(1), shuffled.flatten(1), loss.kernel)
+    return estimate
 
 
 def _bias_bound(rows: int) -> float:
-    """How far from 0 the expectation of the estimate may be when the codebooks are independent (given the
-    stratum, for the conditional shuffle; globally for the global one).
+    """How far from 0 the expectation of the global estimate may be when the codebooks are independent.
 
-    Given the strata, the joint rows are independent and every within pair (x_i, x_j), (y_i, y_j),
-    i != j, and every cross pair (x_i, y_j) that shares no cell has the same expectation g(S_i, S_j) (all cells
-    are independent given the strata, and y_j has the law of x_j). The cross sum differs only by its n
-    diagonal pairs and its at most K n pairs sharing a cell (their expectation differs by at most L, the
-    kernel's range: 1 for one Gaussian), and by a normalization n^2 (or n^2 - P >= n^2 - K n with
-    `exclude_shared`) instead of n (n - 1): |E[MMD^2]| <= 2 (K + 1) L / (n - K).
+    The joint rows are iid, and every within pair (x_i, x_j), (y_i, y_j), i != j, and every cross pair (x_i, y_j)
+    that shares no cell has the same expectation (all cells are independent). The cross sum differs only by its
+    at most K n pairs sharing a cell (their expectation differs by at most L, the kernel's range: 1 for one
+    Gaussian), and by a normalization n^2 (or n^2 - P >= n^2 - K n with `exclude_shared`) instead of
+    n (n - 1): |E[MMD^2]| <= 2 (K + 1) L / (n - K).
+
+    The split-sample conditional estimate needs no such allowance: the joint rows (one half of the items) and
+    the shuffled rows (the other half's, shuffled within strata) are independent, and given the strata a
+    within-strata shuffle of iid rows whose codebooks are independent given the stratum has the law of the
+    rows themselves, so its expectation is exactly 0 unless the singleton filter removes a row; with M = 4
+    uniform strata and >= 599 rows per half that has probability <= 2 M 600 (3/4)^599 < 1e-70.
     """
     return 2 * (K + 1) / (rows - K)
 
@@ -87,21 +107,32 @@ def test_stratified_index_is_uniform_within_a_stratum():
         assert ((counts - 1000).abs() <= 126).all(), counts
 
 
+def test_item_halves_split_whole_items():
+    with pytest.raises(ValueError, match='12 rows are not whole items of 5'):
+        split_items(torch.zeros(12, dtype=torch.long), 5)
+    half = split_items(torch.zeros(35, dtype=torch.long), 5, torch.Generator().manual_seed(0))[:, 1].reshape(7, 5)
+    assert (half == half[:, :1]).all(), "every row of an item is on the item's side"
+    assert int((half[:, 0] == SHUFFLED).sum()) == 3 and int((half[:, 0] == JOINT).sum()) == 4
+    sides = {tuple(item_halves(7, 1, torch.Generator().manual_seed(s)).tolist()) for s in range(20)}
+    assert len(sides) > 10, "the split is random"
+
+
 def test_singleton_strata_are_never_shuffled():
-    """Rows without a past or alone in their stratum are left out of both sets: no row "shuffled" with itself."""
-    strata = torch.tensor([3, NO_PAST, 5, 3, 9, NO_PAST, 5, 5, 1])
-    keep = shuffleable(strata)
-    assert keep.tolist() == [True, False, True, True, False, False, True, True, False]
-    rows = torch.arange(9.)[:, None, None].expand(9, 2, 1)  # row i holds i in both codebooks
-    joint, shuffled, index, mask = shuffle_rows(rows, strata, torch.Generator().manual_seed(0))
-    assert torch.equal(mask, keep)
-    assert torch.equal(joint[:, 0, 0], torch.tensor([0., 2., 3., 6., 7.]))
-    kept_strata = strata[keep]
-    assert all(torch.equal(kept_strata[index[:, k]], kept_strata) for k in range(2))
-    assert set(shuffled.flatten().tolist()) <= {0., 2., 3., 6., 7.}
+    """Rows without a past or alone in their stratum within their half are left out: no row "shuffled" with
+    itself; joint and shuffled rows come from different halves."""
+    strata = torch.tensor([3, NO_PAST, 5, 3, 9, 3, 5, 5, 1, 3, 5, 9])
+    half = torch.tensor([JOINT] * 6 + [SHUFFLED] * 6)
+    rows = torch.arange(12.)[:, None, None].expand(12, 2, 1)  # row i holds i in both codebooks
+    shuffle = shuffle_rows(rows, torch.stack([strata, half], dim=1), torch.Generator().manual_seed(0))
+    assert shuffle.joint_rows.tolist() == [0, 3, 5], "joint half: stratum 3 (3 rows); 5 and 9 alone, 1 no past"
+    assert torch.equal(shuffle.joint[:, 0, 0], torch.tensor([0., 3., 5.]))
+    sources = {6, 7, 10}  # shuffled half: stratum 5 (3 rows); 1, 3 and 9 alone
+    assert set(shuffle.shuffled_cells.flatten().tolist()) <= sources and shuffle.shuffled.shape == (3, 2, 1)
+    assert all(torch.equal(strata[shuffle.shuffled_cells[:, k]].sort().values, torch.tensor([5, 5, 5]))
+               for k in range(2))
     # all strata singletons: nothing to compare, the loss is 0 and carries a zero gradient
-    codes = torch.tensor([[[0, 1, 2, 3], [0, 0, 0, 0]]])  # previous first codes 0, 1, 2: all distinct
-    streams = torch.randn(1, 2, 3, 4, dtype=torch.float64, requires_grad=True)
+    codes = torch.tensor([[[0, 1, 2, 3], [0, 0, 0, 0]]] * 2)  # previous first codes 0, 1, 2: one per half each
+    streams = torch.randn(2, 2, 3, 4, dtype=torch.float64, requires_grad=True)
     value = _loss('conditional', delay=False)(streams, codes=codes)
     value.backward()
     assert value.item() == 0. and streams.grad.abs().sum() == 0
@@ -109,21 +140,31 @@ def test_singleton_strata_are_never_shuffled():
 
 @pytest.mark.parametrize('delay', [True, False])
 def test_conditional_mmd_vanishes_given_the_past(delay):
-    """Codebooks independent given the previous first code, dependent marginally: conditional ~ 0, global > 0."""
+    """Codebooks independent given the previous first code, dependent marginally: conditional ~ 0 (no bias
+    allowance, see `_bias_bound`), global clearly > 0."""
     for exclude_shared in (False, True):
-        mean, std, rows = _replicates(_loss('conditional', delay, exclude_shared), 'independent', delay)
-        assert abs(mean) <= _bias_bound(rows) + _noise(std), (exclude_shared, mean, std)
-    # clearly > 0: its lower confidence bound is 3 times what independence could give
-    mean, std, rows = _replicates(_loss('global', delay), 'independent', delay)
+        mean, std = _replicates(_with(_loss('conditional', delay, exclude_shared)), 'independent', delay)
+        assert abs(mean) <= _noise(std), (exclude_shared, mean, std)
+    rows = N_ITEMS * (1 if delay else 2)  # parallel global: frame 0 too
+    mean, std = _replicates(_with(_loss('global', delay)), 'independent', delay)
     assert mean - _noise(std) >= 3 * _bias_bound(rows), (mean, std)
+
+
+def test_in_sample_shuffle_is_biased_and_the_split_is_not():
+    """Why the split: shuffling the joint rows themselves within strata gives a clearly negative estimate when
+    the codebooks are independent given the past (shuffled row j shares its stratum with joint row j: -2 Delta / n)."""
+    mean, std = _replicates(_in_sample(True), 'independent', True)
+    assert mean + _noise(std) < 0, (mean, std)
+    split_mean, split_std = _replicates(_with(_loss('conditional', True)), 'independent', True)
+    assert abs(split_mean) <= _noise(split_std) and abs(split_mean - mean) > _noise(std), (split_mean, mean)
 
 
 @pytest.mark.parametrize('delay', [True, False])
 def test_dependence_given_the_past_is_penalized(delay):
     """Codebooks dependent given the previous first code: both shuffles clearly > 0."""
     for shuffle in SHUFFLES:
-        mean, std, rows = _replicates(_loss(shuffle, delay), 'dependent', delay)
-        assert mean - _noise(std) >= 3 * _bias_bound(rows), (shuffle, mean, std)
+        mean, std = _replicates(_with(_loss(shuffle, delay)), 'dependent', delay)
+        assert mean - _noise(std) >= 3 * _bias_bound(N_ITEMS), (shuffle, mean, std)
 
 
 def test_global_shuffle_is_algorithm_1_unchanged():
@@ -142,11 +183,12 @@ def test_global_shuffle_is_algorithm_1_unchanged():
 
 
 def test_bank_conditional_equals_the_full_estimate():
-    """Bank steps with strata: value and gradient are those of eq. (7) on [current; bank] shuffled within strata."""
+    """Bank steps with strata: value and gradient are those of eq. (7) on [current; bank], its items split and
+    its halves shuffled within strata (one aligned row per item here: frames=1)."""
     loss = _loss('conditional', delay=True)
     bank = MMDBank(loss, num_batches=3)
-    batches = [past_structured_codes(30, K, M, 'dependent', True, seed=s) for s in range(3)]
-    noisy = [_one_hot_streams(c) + 0.3 * torch.randn(30, K, M, K, dtype=torch.float64) for c in batches]
+    batches = [past_structured_codes(31, K, M, 'dependent', True, seed=s) for s in range(3)]
+    noisy = [_one_hot_streams(c) + 0.3 * torch.randn(31, K, M, K, dtype=torch.float64) for c in batches]
     for codes, streams in zip(batches[:2], noisy[:2]):
         bank(loss.aligned_rows(streams), torch.Generator().manual_seed(0), strata=loss.aligned_strata(codes))
     current = loss.aligned_rows(noisy[2]).requires_grad_()
@@ -156,11 +198,11 @@ def test_bank_conditional_equals_the_full_estimate():
     reference = current.detach().clone().requires_grad_()
     everything = torch.cat([reference, *[loss.aligned_rows(s) for s in noisy[:2]]])  # bank: oldest first
     strata = torch.cat([loss.aligned_strata(c) for c in (batches[2], *batches[:2])])
-    joint, shuffled, _, keep = shuffle_rows(everything, strata, torch.Generator().manual_seed(5))
-    n = joint.shape[0]
-    full = mmd2_unbiased(joint.reshape(n, -1), shuffled.reshape(n, -1), loss.kernel)
+    generator = torch.Generator().manual_seed(5)
+    shuffle = shuffle_rows(everything, split_items(strata, 1, generator), generator)
+    full = mmd2_unbiased(shuffle.joint.flatten(1), shuffle.shuffled.flatten(1), loss.kernel)
     full.backward()
-    assert result.num_rows == n == int(keep.sum())
+    assert result.num_rows == shuffle.joint.shape[0] != shuffle.shuffled.shape[0]
     assert abs(result.value.item() - full.item()) <= 1e-10
     assert torch.allclose(current.grad, reference.grad, rtol=1e-9, atol=1e-12)
     assert current.grad.abs().sum() > 0
