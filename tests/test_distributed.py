@@ -78,12 +78,11 @@ def _check_bank(rank: int, device: str, shuffle: str) -> None:
         mine = x[rank * B:(rank + 1) * B]
         rows = gather_rows(loss.aligned_rows(_streams(encoder, mine)))
         strata = loss.aligned_strata(_codes(mine))
-        result = ours(rows, gen_ours, with_value=True, strata=None if strata is None else gather_rows(strata),
-                      frames=T - K + 1)
+        result = ours(rows, gen_ours, with_value=True, strata=None if strata is None else gather_rows(strata))
         result.loss.backward()
         _average_grads(encoder)
         expected = theirs(loss.aligned_rows(_streams(reference, x)), gen_theirs, with_value=True,
-                          strata=loss.aligned_strata(_codes(x)), frames=T - K + 1)
+                          strata=loss.aligned_strata(_codes(x)))
         expected.loss.backward()
         assert abs(result.value.item() - expected.value.item()) <= 1e-12 * max(1., abs(expected.value.item()))
         for p, q in zip(encoder.parameters(), reference.parameters()):

@@ -17,7 +17,6 @@ from .kernels import (
 from .mmd import (
     NORMALIZATIONS,
     MMDLoss,
-    Shuffle,
     apply_delay,
     normalize_rows,
     shared_pairs,
@@ -27,6 +26,5 @@ from .mmd import (
 )
 from .mmd_bank import BankResult, MMDBank
 from .mmd_estimator import mmd2_unbiased
-from .strata import (JOINT, NO_PAST, SHUFFLED, SHUFFLES, item_halves, kept_rows, past_strata, shuffleable, split_items,
-                     stratified_index)
+from .strata import NO_PAST, SHUFFLES, past_strata, shuffleable, stratified_index, stratified_mmd2
 from .streams import STREAM_KINDS, codebook_layers, codebook_streams, pvq_streams, rvq_streams

@@ -18,9 +18,9 @@ from torch import nn
 from ..config_validation import ConfigError, is_int, require
 from ..delay_pattern import delay_align
 from .kernels import KERNELS, Kernel, build_kernel
-from .mmd_estimator import mmd2_unbiased
+from .mmd_estimator import mmd2_unbiased, shared_pairs
 from .streams import STREAM_KINDS
-from .strata import JOINT, SHUFFLED, SHUFFLES, kept_rows, past_strata, split_items, stratified_index
+from .strata import SHUFFLES, past_strata, shuffleable, stratified_index, stratified_mmd2
 
 NORMALIZATIONS = ('none', 'codebook', 'dimension')
 
@@ -77,65 +77,29 @@ def take_codebooks(z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return z[index, torch.arange(z.shape[1], device=z.device)[None, :]]
 
 
-class Shuffle(tp.NamedTuple):
-    """Joint rows and shuffled rows of one estimate, and where each came from in the input rows.
-
-    joint: [n_x, K, D]; shuffled: [n_y, K, D].
-    joint_rows: [n_x] long, the input row of each joint row.
-    shuffled_cells: [n_y, K] long, codebook k of shuffled row j is codebook k of input row shuffled_cells[j, k].
-    """
-    joint: torch.Tensor
-    shuffled: torch.Tensor
-    joint_rows: torch.Tensor
-    shuffled_cells: torch.Tensor
-
-
-def shuffle_rows(rows: torch.Tensor, past: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator]
-                 ) -> Shuffle:
-    """The joint rows and the shuffled rows, globally (Algorithm 1) or within strata of the past (split sample).
+def shuffle_rows(rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator]
+                 ) -> tp.Tuple[torch.Tensor, torch.Tensor, torch.Tensor, tp.Optional[torch.Tensor]]:
+    """The joint rows and their shuffled counterparts, globally (Algorithm 1) or within strata of the past.
 
     Args:
         rows: [n, K, D] rows.
-        past: None for the global shuffle (:func:`shuffle_codebooks`, the same draws: every row is joint, and
-            shuffled), or [n, 2] long (stratum, half) of each row (:mod:`.strata`): the joint rows are the
-            `JOINT` half's, the shuffled rows the `SHUFFLED` half's permuted within strata, each half keeping
-            only its rows that are `shuffleable` within it.
+        strata: None for the global shuffle (:func:`shuffle_codebooks`, the same draws), or [n] long strata
+            (:mod:`.strata`): only the rows `shuffleable` in strata of K + 1 rows are kept, each codebook
+            permuted within strata.
         generator: random generator.
-    """
-    n = rows.shape[0]
-    if past is None:
-        shuffled, index = shuffle_codebooks(rows, generator, return_index=True)
-        return Shuffle(rows, shuffled, torch.arange(n, device=rows.device), index)
-    if past.shape != (n, 2):
-        raise ValueError(f"past of shape {tuple(past.shape)} does not match rows of shape {tuple(rows.shape)} "
-                         "(expected [n, 2]: stratum, half).")
-    strata, half = past[:, 0], past[:, 1]
-    joint_rows = kept_rows(strata, half, JOINT)
-    sources = kept_rows(strata, half, SHUFFLED)
-    cells = sources[stratified_index(strata[sources], rows.shape[1], generator)]
-    return Shuffle(rows[joint_rows], take_codebooks(rows, cells), joint_rows, cells)
-
-
-def shared_pairs(cells: torch.Tensor, joint_rows: tp.Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Distinct pairs (i, j) such that shuffled row j took at least one codebook from joint row i.
-
-    Args:
-        cells: [n_y, K], codebook k of shuffled row j came from input row cells[j, k] (e.g. the permutations
-            of :func:`shuffle_codebooks`).
-        joint_rows: [n_x] input row of each joint row (`Shuffle.joint_rows`); None: the joint rows are the
-            input rows (global shuffle).
     Returns:
-        [P, 2] long tensor of (i, j): n_y <= P <= n_y K for the global shuffle, P = 0 for the split sample.
+        joint [n', K, D], shuffled [n', K, D], index [n', K] (row j of codebook k came from joint row
+        index[j, k]) and the [n] bool mask of kept rows (None for the global shuffle, n' = n).
     """
-    n_y, K = cells.shape
-    if joint_rows is None:
-        joint_rows = torch.arange(n_y, device=cells.device)
-    position = torch.full((int(max(cells.max(), joint_rows.max())) + 1,), -1, dtype=torch.long, device=cells.device)
-    position[joint_rows] = torch.arange(joint_rows.shape[0], device=cells.device)
-    i = position[cells]  # [n_y, K]: the joint row holding each cell, -1 if none
-    j = torch.arange(n_y, device=cells.device)[:, None].expand(n_y, K)
-    codes = torch.unique((i * n_y + j)[i >= 0])
-    return torch.stack([codes // n_y, codes % n_y], dim=1)
+    if strata is None:
+        shuffled, index = shuffle_codebooks(rows, generator, return_index=True)
+        return rows, shuffled, index, None
+    if strata.shape != rows.shape[:1]:
+        raise ValueError(f"strata of shape {tuple(strata.shape)} do not match rows of shape {tuple(rows.shape)}.")
+    keep = shuffleable(strata, min_rows=rows.shape[1] + 1)
+    rows = rows[keep]
+    index = stratified_index(strata[keep], rows.shape[1], generator)
+    return rows, take_codebooks(rows, index), index, keep
 
 
 def normalize_rows(rows: torch.Tensor, mode: str, eps: float = 1e-8) -> torch.Tensor:
@@ -211,18 +175,16 @@ class MMDLoss(nn.Module):
 
     Conditional shuffle (``shuffle='conditional'``, issue #19, :mod:`.strata`): each codebook's rows are
     permuted only among rows with the same code of the first codebook in the previous frame, so the
-    shuffled rows sample the product of the marginals *given that code* and the loss is 0 in expectation
-    when the codebooks are independent given the past (what a delay-pattern LM needs), while a global
-    shuffle also penalizes the dependence that the past explains. Needs the codes (``forward``'s
-    ``codes``). Split sample: the joint rows come from a random half of the items and the shuffled rows from
-    the other half (an in-sample shuffle within strata is biased by -2 Delta / n, see :mod:`.strata`), so
-    each side has about n / 2 rows and no cross pair shares a cell (``exclude_shared`` changes nothing).
-    Rows without a past or alone in their stratum within their half are left out; with fewer than 2 rows on
-    a side the loss is 0.
+    shuffled rows sample the product of the marginals *given that code*, and the loss is the average over
+    strata of eq. (7) within each stratum (:func:`.strata.stratified_mmd2`: cross pairs that share a cell
+    always left out, ``exclude_shared`` or not). It is 0 in expectation when the codebooks are independent
+    given the past (what a delay-pattern LM needs), while a global shuffle also penalizes the dependence
+    that the past explains. Needs the codes (``forward``'s ``codes``). After the normalization and the
+    subsample, rows without a past or in a stratum of fewer than K + 1 rows are left out; with none left
+    the loss is 0. Cost: sum_s n_s^2 kernel pairs instead of n^2.
 
-    Random draws, in order, from ``generator``: conditional only, the split of the items (one permutation of
-    the items of all gathered rows); the subsample permutation (if any); then one permutation per codebook
-    (global), or one [n_y, K] uniform tensor (conditional).
+    Random draws, in order, from ``generator``: the subsample permutation (if any), then one
+    permutation per codebook (global), or one [n, K] uniform tensor (conditional).
 
     Args:
         kernel: kernel name for :func:`build_kernel` or a :class:`Kernel` instance.
@@ -350,7 +312,7 @@ class MMDLoss(nn.Module):
 
         Args:
             streams: [B, K, D, T] quantized codes (K codebooks of dimension D, T frames).
-            generator: random generator for the split, the subsample and the shuffles.
+            generator: random generator for the subsample and the shuffles.
             gather: applied to the aligned rows [n, K, D] (and to their strata) before the normalization,
                 e.g. :func:`audiocraft_mmd.distributed.gather_rows` (`mmd.scope: global`: one estimate over
                 every rank's rows, whose statistics then cover all of them).
@@ -362,19 +324,17 @@ class MMDLoss(nn.Module):
         if strata is not None and strata.shape[0] != rows.shape[0]:
             raise ValueError(f"codes of shape {tuple(codes.shape)} do not match streams of shape "  # type: ignore
                              f"{tuple(streams.shape)}.")
-        frames = rows.shape[0] // streams.shape[0]
         if gather is not None:
             rows = gather(rows)
             strata = None if strata is None else gather(strata)
         rows = normalize_rows(rows, self.normalize, self.eps)
-        past = None if strata is None else split_items(strata, frames, generator)
         n = rows.shape[0]
         if self.max_rows is not None and n > self.max_rows:
             keep = _randperm(n, generator, rows.device)[:self.max_rows]
-            rows, past = rows[keep], None if past is None else past[keep]
-        shuffle = shuffle_rows(rows, past, generator)
-        x, y = shuffle.joint.flatten(1), shuffle.shuffled.flatten(1)
-        if min(x.shape[0], y.shape[0]) < 2:  # conditional: too few rows on a side; nothing to compare, no gradient
-            return rows.sum() * 0.
-        exclude = shared_pairs(shuffle.shuffled_cells, shuffle.joint_rows) if self.exclude_shared else None
-        return mmd2_unbiased(x, y, self.kernel, self.block_size, exclude)
+            rows, strata = rows[keep], None if strata is None else strata[keep]
+        rows, shuffled, index, keep = shuffle_rows(rows, strata, generator)
+        if strata is not None:
+            return stratified_mmd2(rows, shuffled, index, strata[keep], self.kernel, self.block_size)
+        n = rows.shape[0]
+        exclude = shared_pairs(index) if self.exclude_shared else None
+        return mmd2_unbiased(rows.reshape(n, -1), shuffled.reshape(n, -1), self.kernel, self.block_size, exclude)

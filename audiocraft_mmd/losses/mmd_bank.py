@@ -17,8 +17,8 @@ from torch.autograd.function import once_differentiable
 
 from .kernels import Kernel
 from .mmd import MMDLoss, shuffle_rows
-from .strata import split_items
-from .mmd_estimator import _cross_sum, _within_sum, within_weight
+from .mmd_estimator import _cross_sum, _within_sum
+from .strata import stratified_mmd2
 
 
 class BankResult(tp.NamedTuple):
@@ -28,47 +28,34 @@ class BankResult(tp.NamedTuple):
         involve a current row. Its gradient equals the gradient of the full estimate; its value is
         not an MMD estimate on its own.
     value: the full eq. (7) estimate over the n rows (no gradient), when asked, else None.
-    num_rows: n, current rows plus bank rows (joint rows, for the conditional shuffle).
+    num_rows: n, current rows plus bank rows.
     """
     loss: torch.Tensor
     value: tp.Optional[torch.Tensor]
     num_rows: int
 
 
-class Weights(tp.NamedTuple):
-    """Weights of eq. (7)'s pairs: within the joint rows, within the shuffled rows, and across."""
-    within_x: float
-    within_y: float
-    cross: float
-
-    @staticmethod
-    def of(n_x: int, n_y: int) -> 'Weights':
-        return Weights(within_weight(n_x), within_weight(n_y), -2. / (n_x * n_y))
-
-
 def _grad_terms(kernel: Kernel, xg: torch.Tensor, yg: torch.Tensor, xc: torch.Tensor, yc: torch.Tensor,
-                block_size: int, weights: Weights,
+                block_size: int, within: float, cross: float,
                 grad_x: tp.Optional[torch.Tensor], grad_y: tp.Optional[torch.Tensor]) -> torch.Tensor:
     """The terms of eq. (7) with at least one row of xg or yg, and (if given) their gradients.
 
     Within sums over ordered pairs i != j: a pair (gradient row, constant row) appears twice.
     Cross sum: (xg, yg), (xg, yc) and (xc, yg) pairs; the (xc, yc) pairs are constants.
     """
-    within_x, within_y, cross = weights
-    value = _within_sum(kernel, xg, within_x, block_size, grad_x)
-    value = value + _cross_sum(kernel, xg, xc, 2. * within_x, block_size, grad_x, None)
-    value = value + _within_sum(kernel, yg, within_y, block_size, grad_y)
-    value = value + _cross_sum(kernel, yg, yc, 2. * within_y, block_size, grad_y, None)
+    value = _within_sum(kernel, xg, within, block_size, grad_x)
+    value = value + _cross_sum(kernel, xg, xc, 2. * within, block_size, grad_x, None)
+    value = value + _within_sum(kernel, yg, within, block_size, grad_y)
+    value = value + _cross_sum(kernel, yg, yc, 2. * within, block_size, grad_y, None)
     value = value + _cross_sum(kernel, xg, yg, cross, block_size, grad_x, grad_y)
     value = value + _cross_sum(kernel, xg, yc, cross, block_size, grad_x, None)
     return value + _cross_sum(kernel, xc, yg, cross, block_size, None, grad_y)
 
 
-def _constant_terms(kernel: Kernel, xc: torch.Tensor, yc: torch.Tensor, block_size: int, weights: Weights
-                    ) -> torch.Tensor:
+def _constant_terms(kernel: Kernel, xc: torch.Tensor, yc: torch.Tensor, block_size: int, within: float,
+                    cross: float) -> torch.Tensor:
     """The terms of eq. (7) between constant rows only (bank joint rows, shuffled rows without a current code)."""
-    within_x, within_y, cross = weights
-    value = _within_sum(kernel, xc, within_x, block_size, None) + _within_sum(kernel, yc, within_y, block_size, None)
+    value = _within_sum(kernel, xc, within, block_size, None) + _within_sum(kernel, yc, within, block_size, None)
     return value + _cross_sum(kernel, xc, yc, cross, block_size, None, None)
 
 
@@ -76,9 +63,9 @@ class _BankMMD2(torch.autograd.Function):
     """Gradient computed with the value (as `mmd_estimator._BlockedMMD2`), for the gradient rows only."""
 
     @staticmethod
-    def forward(ctx, xg, yg, xc, yc, kernel, block_size, weights):  # type: ignore[override]
+    def forward(ctx, xg, yg, xc, yc, kernel, block_size, within, cross):  # type: ignore[override]
         grad_x, grad_y = torch.zeros_like(xg), torch.zeros_like(yg)
-        value = _grad_terms(kernel, xg, yg, xc, yc, block_size, weights, grad_x, grad_y)
+        value = _grad_terms(kernel, xg, yg, xc, yc, block_size, within, cross, grad_x, grad_y)
         ctx.save_for_backward(grad_x, grad_y)
         return value
 
@@ -86,7 +73,7 @@ class _BankMMD2(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_output):  # type: ignore[override]
         grad_x, grad_y = ctx.saved_tensors
-        return (grad_output * grad_x, grad_output * grad_y) + (None,) * 5
+        return (grad_output * grad_x, grad_output * grad_y) + (None,) * 6
 
 
 class MMDBank:
@@ -119,9 +106,11 @@ class MMDBank:
 
     Conditional shuffle (`loss.shuffle == 'conditional'`): each call also takes the current rows' strata,
     which enter the bank with them (strata are code indices, comparable across steps even though the
-    codebooks move); the split of the items into halves, the rows kept and the within-strata permutations
-    are drawn over all n rows as :class:`MMDLoss` draws them (`split_items`, `shuffle_rows`), current rows
-    still first. Current rows left out (no past, or alone in their stratum within their half) get no gradient.
+    codebooks move); the rows kept and the within-strata permutations are drawn over all n rows as
+    :class:`MMDLoss` draws them (`shuffle_rows`), current rows still first, and the estimate is the stratified
+    one (:func:`.strata.stratified_mmd2`), computed whole: its sum_s n_s^2 pairs cost little, and autograd
+    gives the current rows their gradient (bank rows are detached). Current rows left out (no past, or in a
+    stratum too small) get no gradient.
 
     Supported: `normalize='none'`, no `max_rows`, no `exclude_shared` (with row statistics or a
     subsample the bank rows would not be constants); :meth:`validate` says so.
@@ -168,7 +157,7 @@ class MMDBank:
         return len(self._bank)
 
     def __call__(self, rows: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
-                 with_value: bool = False, strata: tp.Optional[torch.Tensor] = None, frames: int = 1) -> BankResult:
+                 with_value: bool = False, strata: tp.Optional[torch.Tensor] = None) -> BankResult:
         """One step: the estimate for `rows` against the bank, then `rows` (detached) enter the bank.
 
         Args:
@@ -176,7 +165,6 @@ class MMDBank:
             generator: random generator of the K permutations (drawn over all n rows).
             with_value: also compute the constant terms, to return the full eq. (7) value.
             strata: [m] strata of the rows (:meth:`MMDLoss.aligned_strata`), for the conditional shuffle only.
-            frames: aligned rows per item (the rows come item by item), for the conditional shuffle's split.
         """
         if rows.dim() != 3:
             raise ValueError(f"MMDBank expects rows of shape [m, K, D], got {tuple(rows.shape)}.")
@@ -197,25 +185,26 @@ class MMDBank:
         self._bank.append(rows.detach())
         if strata is not None:
             self._strata.append(strata)
-        past = None if all_strata is None else split_items(all_strata, frames, generator)
-        shuffle = shuffle_rows(everything, past, generator)
-        x, y = shuffle.joint.flatten(1), shuffle.shuffled.flatten(1)
-        if min(x.shape[0], y.shape[0]) < 2:  # conditional: too few rows on a side
-            zero = rows.sum() * 0.
-            return BankResult(zero, zero.detach() if with_value else None, x.shape[0])
-        current = shuffle.joint_rows < m  # joint rows from the current batch
-        touched = (shuffle.shuffled_cells < m).any(dim=1)  # shuffled rows holding at least one current code
-        xg, xc = x[current], x[~current].detach()
+        everything, shuffled, index, keep = shuffle_rows(everything, all_strata, generator)
+        n = everything.shape[0]
+        if keep is not None:
+            with torch.autocast(device_type=rows.device.type, enabled=False):
+                loss = stratified_mmd2(everything, shuffled, index, all_strata[keep], self.loss.kernel,
+                                       self.loss.block_size)
+            return BankResult(loss, loss.detach() if with_value else None, n)
+        touched = (index < m).any(dim=1)  # [n]: shuffled rows holding at least one current code
+        x, y = everything.reshape(n, -1), shuffled.reshape(n, -1)
+        xg, xc = x[:m], x[m:].detach()
         yg, yc = y[touched], y[~touched].detach()
-        weights = Weights.of(x.shape[0], y.shape[0])
+        within, cross = 1. / (n * (n - 1)), -2. / n ** 2
         kernel, block_size = self.loss.kernel, self.loss.block_size
         with torch.autocast(device_type=x.device.type, enabled=False):
             if torch.is_grad_enabled() and (xg.requires_grad or yg.requires_grad):
-                loss = _BankMMD2.apply(xg, yg, xc, yc, kernel, block_size, weights)
+                loss = _BankMMD2.apply(xg, yg, xc, yc, kernel, block_size, within, cross)
             else:
-                loss = _grad_terms(kernel, xg, yg, xc, yc, block_size, weights, None, None)
+                loss = _grad_terms(kernel, xg, yg, xc, yc, block_size, within, cross, None, None)
             value = None
             if with_value:
                 with torch.no_grad():
-                    value = (loss.detach() + _constant_terms(kernel, xc, yc, block_size, weights)).to(x.dtype)
-        return BankResult(loss.to(x.dtype), value, x.shape[0])
+                    value = (loss.detach() + _constant_terms(kernel, xc, yc, block_size, within, cross)).to(x.dtype)
+        return BankResult(loss.to(x.dtype), value, n)

@@ -123,10 +123,10 @@ def _within_sum(kernel: Kernel, a: torch.Tensor, weight: float, block_size: int,
 
 def _cross_sum(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, weight: float, block_size: int,
                grad_x: tp.Optional[torch.Tensor], grad_y: tp.Optional[torch.Tensor]) -> torch.Tensor:
-    """weight * sum_{i, j} k(x_i, y_j) over all n m pairs.
+    """weight * sum_{i, j} k(x_i, y_j) over all n^2 pairs.
 
     Args:
-        x: [n, F], y: [m, F] rows; grad_x, grad_y: accumulators of their shapes, or None.
+        x, y: [n, F] rows; grad_x, grad_y: [n, F] accumulators or None.
     """
     rows_x, rows_y = _Rows.build(kernel, x), _Rows.build(kernel, y)
     total = torch.zeros((), dtype=torch.float64, device=x.device)
@@ -137,11 +137,6 @@ def _cross_sum(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, weight: float, 
     return total
 
 
-def within_weight(n: int) -> float:
-    """The weight of each ordered pair i != j of the n rows of one sample in eq. (7)."""
-    return 1. / (n * (n - 1))
-
-
 def _mmd2_blocked(x: torch.Tensor, y: torch.Tensor, kernel: Kernel, block_size: int, cross_weight: float,
                   with_grad: bool) -> tp.Tuple[torch.Tensor, tp.Optional[torch.Tensor], tp.Optional[torch.Tensor]]:
     """Eq. (7) with the given weight of the cross sum and, with ``with_grad``, its gradients.
@@ -149,10 +144,12 @@ def _mmd2_blocked(x: torch.Tensor, y: torch.Tensor, kernel: Kernel, block_size: 
     Returns:
         (float64 value, d/dx or None, d/dy or None).
     """
+    n = x.shape[0]
     grad_x = torch.zeros_like(x) if with_grad else None
     grad_y = torch.zeros_like(y) if with_grad else None
-    value = _within_sum(kernel, x, within_weight(x.shape[0]), block_size, grad_x)
-    value = value + _within_sum(kernel, y, within_weight(y.shape[0]), block_size, grad_y)
+    within = 1. / (n * (n - 1))
+    value = _within_sum(kernel, x, within, block_size, grad_x)
+    value = value + _within_sum(kernel, y, within, block_size, grad_y)
     value = value + _cross_sum(kernel, x, y, cross_weight, block_size, grad_x, grad_y)
     return value, grad_x, grad_y
 
@@ -180,39 +177,37 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: tp.Union[Kernel, str
                   block_size: int = 1024, exclude_pairs: tp.Optional[torch.Tensor] = None) -> torch.Tensor:
     """Unbiased MMD^2 estimator of eq. (7) between the rows of x and the rows of y.
 
-    MMD^2 = 1 / (n (n - 1)) sum_{i != j} k(x_i, x_j) + 1 / (m (m - 1)) sum_{i != j} k(y_i, y_j)
-            - 2 / (n m) sum_{i, j} k(x_i, y_j),
-    with n and m the numbers of rows of x and y (n = m in eq. (7); the split-sample conditional shuffle has
-    n != m). Never materializes an n x n matrix: [block_size, block_size]
+    MMD^2 = 1 / (n (n - 1)) sum_{i != j} [k(x_i, x_j) + k(y_i, y_j)] - 2 / n^2 sum_{i, j} k(x_i, y_j),
+    with n the number of rows compared. Never materializes an n x n matrix: [block_size, block_size]
     tiles, float64 accumulation of the tile sums, and a custom autograd Function for the gradient
     of both x and y (first order only).
 
     Args:
         x: [n, F] samples of the first distribution (joint rows).
-        y: [m, F] samples of the second distribution (shuffled rows).
+        y: [n, F] samples of the second distribution (shuffled rows).
         kernel: a :class:`Kernel` or a name for :func:`build_kernel` (default arguments).
         block_size: tile side; memory grows as block_size^2, Python overhead as (n / block_size)^2.
         exclude_pairs: optional [P, 2] long tensor of distinct pairs (i, j) left out of the cross
-            sum, which then averages over the n m - P remaining pairs (see :class:`MMDLoss`,
+            sum, which then averages over the n^2 - P remaining pairs (see :class:`MMDLoss`,
             ``exclude_shared``). None gives eq. (7) exactly.
     Returns:
         Scalar tensor in x's dtype (float32 for half precision inputs).
     """
     if isinstance(kernel, str):
         kernel = build_kernel(kernel)
-    if x.dim() != 2 or y.dim() != 2 or y.shape[1] != x.shape[1]:
-        raise ValueError(f"mmd2_unbiased expects x [n, F] and y [m, F] with the same F, got x {tuple(x.shape)} "
+    if x.dim() != 2 or y.shape != x.shape:
+        raise ValueError(f"mmd2_unbiased expects x and y of the same shape [n, F], got x {tuple(x.shape)} "
                          f"and y {tuple(y.shape)}.")
-    if min(x.shape[0], y.shape[0]) < 2:
-        raise ValueError(f"mmd2_unbiased needs at least 2 rows on each side, got x {tuple(x.shape)} "
-                         f"and y {tuple(y.shape)}.")
+    if x.shape[0] < 2:
+        raise ValueError(f"mmd2_unbiased needs at least 2 rows, got x of shape {tuple(x.shape)}.")
     if block_size < 1:
         raise ValueError(f"block_size must be positive, got {block_size}.")
     if x.dtype not in (torch.float32, torch.float64):
         # Half precision cannot resolve the small differences between the three terms.
         x, y = x.float(), y.float()
     y = y.to(x.dtype)
-    n_cross = x.shape[0] * y.shape[0] - (0 if exclude_pairs is None else exclude_pairs.shape[0])
+    n = x.shape[0]
+    n_cross = n ** 2 - (0 if exclude_pairs is None else exclude_pairs.shape[0])
     # Tiles must stay in the inputs' precision even inside an autocast region.
     with torch.autocast(device_type=x.device.type, enabled=False):
         if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
@@ -230,3 +225,17 @@ def _pair_sum(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, pairs: torch.Ten
     a, b = x[pairs[:, 0]], y[pairs[:, 1]]
     s = (a - b).pow(2).sum(-1) if kernel.radial else (a * b).sum(-1)
     return kernel.profile(s).sum(dtype=torch.float64)
+
+
+def shared_pairs(index: torch.Tensor) -> torch.Tensor:
+    """Distinct pairs (i, j) such that shuffled row j took at least one codebook from joint row i.
+
+    Args:
+        index: [n, K] permutations from :func:`shuffle_codebooks` (row j of codebook k came from index[j, k]).
+    Returns:
+        [P, 2] long tensor of (i, j), with n <= P <= n K.
+    """
+    n, K = index.shape
+    j = torch.arange(n, device=index.device)[:, None].expand(n, K)
+    codes = torch.unique(index * n + j)
+    return torch.stack([codes // n, codes % n], dim=1)

@@ -16,31 +16,36 @@ frame (RVQ stage 0 carries most of the signal), and it is discrete, so equal pas
 
 Rows without an observed past (`NO_PAST`): in the parallel alignment the first frame of each item; with
 the delay alignment Z_0^{t-1} of aligned frame 0 is raw frame K - 2, inside the segment, so every row has
-one. Such rows, and rows whose stratum holds a single row of their half (its only "shuffle" would be the
-row itself, a joint sample passed off as a factorized one), are left out.
+one. Such rows, and rows of strata too small to shuffle (fewer than K + 1 rows, see below), are left out.
 
-Split sample. Shuffling the joint rows themselves within strata (an in-sample shuffle) biases eq. (7): the
-shuffled row y_j shares its stratum with the joint row x_j (and its cells with a few joint rows), so the
-cross sum holds n pairs that are more alike than the within pairs; the bias is -2 Delta / n, Delta the
-excess kernel value of two rows with the same past, and it grows with the strength of the past, not with
-the dependence the loss is after. Measured at CPU scale (issue #19) it was -5e-4 to -2e-3 against a global
-MMD of +1e-4 to +3e-4: the gradient was mostly the bias's. So the items (clips) of a batch are split at
-random into two halves (`item_halves`): the joint rows come from one half, the shuffled rows are the
-other half's rows shuffled within strata. Given the strata, a within-strata column shuffle of iid rows
-whose codebooks are independent given the stratum has the law of the rows themselves, and the two halves
-are independent: eq. (7) between the halves is then 0 in expectation (up to the singleton filter, which
-acts on each half alike), at the price of half the rows on each side. Splitting by item, not by row,
-keeps temporally adjacent (dependent) rows on one side.
+The estimate (`stratified_mmd2`) is the average over strata, weighted by their rows, of eq. (7) between the
+stratum's joint rows and its shuffled rows, with the pairs that share a cell left out of the cross sum. Why
+not eq. (7) over all rows at once (measured, issue #19):
+- pooled, the cross sum holds the n pairs (x_j, y_j) of the same stratum, which the within sums (i != j)
+  hold in a smaller proportion: a bias of about -2 Delta / n, Delta the excess kernel value of two rows with
+  the same past. It grows with how much the past says, not with the dependence the loss is after: on codes
+  independent given the past, -0.00122 (sd 0.00005 over 6 data sets); in training at CPU scale, -5e-4 to
+  -2e-3 against +1e-4 to +3e-4 for the global MMD, so the gradient was mostly the bias's;
+- a stratum holds few rows (tens), so the cells a shuffled row shares with joint rows (eq. (7)'s -2 K
+  Delta' / m bias) matter far more than over a whole macro-batch: those pairs are always left out here;
+- comparing two disjoint halves of the clips instead (split sample) removes both, but then the estimate
+  measures how much two sets of 16 clips differ: it logged +0.006 to +0.015 in training, 50x the global
+  MMD, a gradient towards codes that say less about the clip.
+Within a stratum, given the strata, rows are independent; when the codebooks are independent given the
+stratum, every within pair, and every cross pair that shares no cell, then consists of independent cells
+of the same laws: the estimate is exactly 0 in expectation. A stratum needs K + 1 rows so that every
+shuffled row has a cross pair that shares no cell (it shares cells with at most K joint rows).
 """
 import typing as tp
 
 import torch
 
 from ..delay_pattern import delay_align
+from .kernels import Kernel
+from .mmd_estimator import mmd2_unbiased, shared_pairs
 
 SHUFFLES = ('global', 'conditional')
 NO_PAST = -1
-JOINT, SHUFFLED = 0, 1  # the two halves of the split sample
 
 
 def past_strata(codes: torch.Tensor, delay: bool) -> torch.Tensor:
@@ -64,17 +69,18 @@ def past_strata(codes: torch.Tensor, delay: bool) -> torch.Tensor:
     return aligned[:, 0].reshape(-1)
 
 
-def shuffleable(strata: torch.Tensor) -> torch.Tensor:
-    """Rows that the conditional shuffle may use: with a past, in a stratum of at least 2 such rows.
+def shuffleable(strata: torch.Tensor, min_rows: int = 2) -> torch.Tensor:
+    """Rows that the conditional shuffle may use: with a past, in a stratum of at least `min_rows` such rows.
 
     Args:
         strata: [n] long strata (`NO_PAST` allowed).
+        min_rows: smallest stratum kept (`MMDLoss` uses K + 1, see the module docstring).
     Returns:
         [n] bool mask.
     """
     has_past = strata != NO_PAST
     _, inverse, counts = torch.unique(strata, return_inverse=True, return_counts=True)
-    return has_past & (counts[inverse] >= 2)
+    return has_past & (counts[inverse] >= min_rows)
 
 
 def stratified_index(strata: torch.Tensor, num_codebooks: int,
@@ -105,33 +111,26 @@ def stratified_index(strata: torch.Tensor, num_codebooks: int,
     return index.to(strata.device)
 
 
-def item_halves(batch: int, frames: int, generator: tp.Optional[torch.Generator] = None,
-                device: tp.Optional[torch.device] = None) -> torch.Tensor:
-    """The half of each aligned row: a random batch // 2 of the items give the shuffled rows, the others the joint.
+def stratified_mmd2(joint: torch.Tensor, shuffled: torch.Tensor, index: torch.Tensor, strata: torch.Tensor,
+                    kernel: Kernel, block_size: int) -> torch.Tensor:
+    """sum_s (n_s / n) MMD^2_s: eq. (7) within each stratum, cross pairs that share a cell left out.
 
     Args:
-        batch: B items, each with `frames` aligned rows (rows batch-major, as `past_strata`).
-        generator: random generator; draws one permutation of B.
+        joint: [n, K, D] joint rows, each stratum of at least K + 1 rows.
+        shuffled: [n, K, D] rows shuffled within strata (`stratified_index`): row j's cells are in stratum
+            strata[j].
+        index: [n, K] the permutations (codebook k of shuffled row j is joint row index[j, k]'s).
+        strata: [n] stratum of each row.
     Returns:
-        [B * frames] long, `JOINT` or `SHUFFLED`.
+        Scalar, 0 (with a zero gradient) when n == 0.
     """
-    rng_device = generator.device if generator is not None else torch.device('cpu')
-    order = torch.randperm(batch, generator=generator, device=rng_device)
-    half = torch.full((batch,), JOINT, dtype=torch.long, device=rng_device)
-    half[order[:batch // 2]] = SHUFFLED
-    return half.repeat_interleave(frames).to(device or rng_device)
-
-
-def split_items(strata: torch.Tensor, frames: int, generator: tp.Optional[torch.Generator] = None) -> torch.Tensor:
-    """(stratum, half) [n, 2] of rows that come item by item, `frames` rows each (a batch, the rows of all ranks
-    gathered, or a bank's batches concatenated): [n] strata -> [n, 2] long."""
-    n = strata.shape[0]
-    if frames < 1 or n % frames:
-        raise ValueError(f"{n} rows are not whole items of {frames} aligned frames.")
-    return torch.stack([strata, item_halves(n // frames, frames, generator, strata.device)], dim=1)
-
-
-def kept_rows(strata: torch.Tensor, half: torch.Tensor, which: int) -> torch.Tensor:
-    """Indices of the rows of one half that are `shuffleable` within that half: [n] strata and halves -> [n'] long."""
-    members = (half == which).nonzero().squeeze(1)
-    return members[shuffleable(strata[members])]
+    n = joint.shape[0]
+    total = joint.sum() * 0. + shuffled.sum() * 0.
+    local = torch.empty(n, dtype=torch.long, device=joint.device)  # position of a row within its stratum
+    for stratum in torch.unique(strata):
+        members = (strata == stratum).nonzero().squeeze(1)
+        local[members] = torch.arange(members.shape[0], device=joint.device)
+        exclude = shared_pairs(local[index[members]])
+        value = mmd2_unbiased(joint[members].flatten(1), shuffled[members].flatten(1), kernel, block_size, exclude)
+        total = total + value * (members.shape[0] / n)
+    return total

@@ -37,8 +37,7 @@ this solver adds:
   rank's own (see "Distributed" above for `rank`); valid/evaluate estimates stay per rank, averaged.
 - **Conditional shuffle** (`mmd.shuffle: conditional`, `losses/strata.py`): the codes of the streams
   (picked by the same RVQ stages, exact path, or recorded from audiocraft's forward, bank path) give each
-  row its stratum of the past; strata travel with the rows through the gather and the bank, and the items of
-  all the rows are split into a joint and a shuffled half there.
+  row its stratum of the past; strata travel with the rows through the gather and the bank.
 """
 import typing as tp
 
@@ -192,12 +191,11 @@ class CompressionMMDSolver(CompressionSolver):
 
         def on_streams(streams: torch.Tensor, emb: torch.Tensor, codes: torch.Tensor) -> None:
             rows, strata = self.mmd_loss.aligned_rows(streams), self.mmd_loss.aligned_strata(codes)
-            frames = rows.shape[0] // streams.shape[0]
             gather = self._mmd_gather
             if gather is not None:
                 rows, strata = gather(rows), None if strata is None else gather(strata)
             with_value = (idx + 1) % self.cfg.mmd.num_batches == 0
-            result = self.mmd_bank(rows, self.mmd_rng, with_value=with_value, strata=strata, frames=frames)
+            result = self.mmd_bank(rows, self.mmd_rng, with_value=with_value, strata=strata)
             (grad,) = torch.autograd.grad(self.mmd_weight * result.loss, emb, retain_graph=True)
             injected.append(GradientOnce(emb, grad))
             if result.value is not None:

@@ -3,9 +3,9 @@ synthetic codes of known structure (`conftest.past_structured_codes`)."""
 import pytest
 import torch
 
-from audiocraft_mmd.losses import (JOINT, NO_PAST, SHUFFLED, SHUFFLES, MMDBank, MMDLoss, apply_delay, item_halves,
-                                   mmd2_unbiased, past_strata, shuffle_codebooks, shuffle_rows, shuffleable,
-                                   split_items, stratified_index, take_codebooks)
+from audiocraft_mmd.losses import (NO_PAST, SHUFFLES, MMDBank, MMDLoss, apply_delay, mmd2_unbiased, past_strata,
+                                   shuffle_codebooks, shuffle_rows, shuffleable, stratified_index, stratified_mmd2,
+                                   take_codebooks)
 
 from conftest import past_structured_codes
 
@@ -38,16 +38,13 @@ def _with(loss: MMDLoss):
     return lambda codes, streams, generator: loss(streams, generator, codes=codes)
 
 
-def _in_sample(delay: bool):
-    """The in-sample conditional shuffle (each codebook of the joint rows permuted within strata, no split)."""
-    def estimate(codes, streams, generator):
-        loss = _loss('conditional', delay)
-        strata = past_strata(codes, delay)
-        keep = shuffleable(strata)
-        rows = loss.aligned_rows(streams)[keep]
-        shuffled = take_codebooks(rows, stratified_index(strata[keep], K, generator))
-        return mmd2_unbiased(rows.flatten(1), shuffled.flatten(1), loss.kernel)
-    return estimate
+def _pooled(codes, streams, generator):
+    """The pooled in-sample alternative: eq. (7) over all rows at once, each codebook shuffled within strata."""
+    loss = _loss('conditional', delay=True)
+    strata = past_strata(codes, delay=True)
+    rows = loss.aligned_rows(streams)[shuffleable(strata)]
+    shuffled = take_codebooks(rows, stratified_index(strata[shuffleable(strata)], K, generator))
+    return mmd2_unbiased(rows.flatten(1), shuffled.flatten(1), loss.kernel)
 
 
 def _bias_bound(rows: int) -> float:
@@ -59,11 +56,10 @@ def _bias_bound(rows: int) -> float:
     Gaussian), and by a normalization n^2 (or n^2 - P >= n^2 - K n with `exclude_shared`) instead of
     n (n - 1): |E[MMD^2]| <= 2 (K + 1) L / (n - K).
 
-    The split-sample conditional estimate needs no such allowance: the joint rows (one half of the items) and
-    the shuffled rows (the other half's, shuffled within strata) are independent, and given the strata a
-    within-strata shuffle of iid rows whose codebooks are independent given the stratum has the law of the
-    rows themselves, so its expectation is exactly 0 unless the singleton filter removes a row; with M = 4
-    uniform strata and >= 599 rows per half that has probability <= 2 M 600 (3/4)^599 < 1e-70.
+    The conditional (stratified) estimate needs no allowance: within a stratum, given the strata, its rows are
+    iid and, when the codebooks are independent given the stratum, every within pair and every cross pair that
+    shares no cell (the others are left out) consists of independent cells of the same laws: each stratum's
+    term, hence their weighted average, is exactly 0 in expectation.
     """
     return 2 * (K + 1) / (rows - K)
 
@@ -107,35 +103,49 @@ def test_stratified_index_is_uniform_within_a_stratum():
         assert ((counts - 1000).abs() <= 126).all(), counts
 
 
-def test_item_halves_split_whole_items():
-    with pytest.raises(ValueError, match='12 rows are not whole items of 5'):
-        split_items(torch.zeros(12, dtype=torch.long), 5)
-    half = split_items(torch.zeros(35, dtype=torch.long), 5, torch.Generator().manual_seed(0))[:, 1].reshape(7, 5)
-    assert (half == half[:, :1]).all(), "every row of an item is on the item's side"
-    assert int((half[:, 0] == SHUFFLED).sum()) == 3 and int((half[:, 0] == JOINT).sum()) == 4
-    sides = {tuple(item_halves(7, 1, torch.Generator().manual_seed(s)).tolist()) for s in range(20)}
-    assert len(sides) > 10, "the split is random"
-
-
-def test_singleton_strata_are_never_shuffled():
-    """Rows without a past or alone in their stratum within their half are left out: no row "shuffled" with
-    itself; joint and shuffled rows come from different halves."""
-    strata = torch.tensor([3, NO_PAST, 5, 3, 9, 3, 5, 5, 1, 3, 5, 9])
-    half = torch.tensor([JOINT] * 6 + [SHUFFLED] * 6)
-    rows = torch.arange(12.)[:, None, None].expand(12, 2, 1)  # row i holds i in both codebooks
-    shuffle = shuffle_rows(rows, torch.stack([strata, half], dim=1), torch.Generator().manual_seed(0))
-    assert shuffle.joint_rows.tolist() == [0, 3, 5], "joint half: stratum 3 (3 rows); 5 and 9 alone, 1 no past"
-    assert torch.equal(shuffle.joint[:, 0, 0], torch.tensor([0., 3., 5.]))
-    sources = {6, 7, 10}  # shuffled half: stratum 5 (3 rows); 1, 3 and 9 alone
-    assert set(shuffle.shuffled_cells.flatten().tolist()) <= sources and shuffle.shuffled.shape == (3, 2, 1)
-    assert all(torch.equal(strata[shuffle.shuffled_cells[:, k]].sort().values, torch.tensor([5, 5, 5]))
-               for k in range(2))
-    # all strata singletons: nothing to compare, the loss is 0 and carries a zero gradient
-    codes = torch.tensor([[[0, 1, 2, 3], [0, 0, 0, 0]]] * 2)  # previous first codes 0, 1, 2: one per half each
-    streams = torch.randn(2, 2, 3, 4, dtype=torch.float64, requires_grad=True)
+def test_small_strata_are_never_shuffled():
+    """Rows without a past or in a stratum of fewer than K + 1 rows are left out of both sets: no row "shuffled"
+    with itself, and every shuffled row keeps a cross pair that shares no cell."""
+    strata = torch.tensor([3, NO_PAST, 5, 3, 9, NO_PAST, 5, 5, 1])
+    assert shuffleable(strata).tolist() == [True, False, True, True, False, False, True, True, False]
+    rows = torch.arange(9.)[:, None, None].expand(9, 2, 1)  # row i holds i in both codebooks; K = 2
+    joint, shuffled, index, mask = shuffle_rows(rows, strata, torch.Generator().manual_seed(0))
+    assert torch.equal(mask, shuffleable(strata, min_rows=3)), "stratum 3 has 2 < K + 1 rows"
+    assert torch.equal(joint[:, 0, 0], torch.tensor([2., 6., 7.]))
+    assert all(torch.equal(index[:, k].sort().values, torch.arange(3)) for k in range(2))
+    assert set(shuffled.flatten().tolist()) <= {2., 6., 7.}
+    # all strata too small: nothing to compare, the loss is 0 and carries a zero gradient
+    codes = torch.tensor([[[0, 1, 1, 2], [0, 0, 0, 0]]])  # previous first codes 0, 1, 1: strata of 1 and 2 rows
+    streams = torch.randn(1, 2, 3, 4, dtype=torch.float64, requires_grad=True)
     value = _loss('conditional', delay=False)(streams, codes=codes)
     value.backward()
     assert value.item() == 0. and streams.grad.abs().sum() == 0
+
+
+def test_stratified_estimate_is_the_weighted_mean_of_per_stratum_estimates():
+    """sum_s n_s / n MMD^2_s, each eq. (7) on the stratum's rows with its shared pairs excluded."""
+    gen = torch.Generator().manual_seed(0)
+    strata = torch.tensor([4] * 6 + [1] * 9)[torch.randperm(15, generator=gen)]
+    joint = torch.randn(15, 2, 3, generator=gen, dtype=torch.float64)
+    index = stratified_index(strata, 2, gen)
+    shuffled = take_codebooks(joint, index)
+    kernel = _loss('conditional', True).kernel
+    expected = 0.
+    for s in (1, 4):
+        members = (strata == s).nonzero().squeeze(1)
+        x, y = joint[members], shuffled[members]
+        n_s = len(members)
+        cross, pairs = 0., 0
+        for i in range(n_s):
+            for j in range(n_s):  # y_j shares a cell with x_i iff one of its codebooks came from row members[i]
+                if (index[members[j]] == members[i]).any():
+                    continue
+                cross, pairs = cross + kernel.profile(((x[i] - y[j]) ** 2).sum()).item(), pairs + 1
+        within = sum(kernel.profile(((a[i] - a[j]) ** 2).sum()).item()
+                     for a in (x, y) for i in range(n_s) for j in range(n_s) if i != j) / (n_s * (n_s - 1))
+        expected += n_s / 15 * (within - 2 * cross / pairs)
+    got = stratified_mmd2(joint, shuffled, index, strata, kernel, block_size=4)
+    assert abs(got.item() - expected) <= 1e-10
 
 
 @pytest.mark.parametrize('delay', [True, False])
@@ -150,13 +160,13 @@ def test_conditional_mmd_vanishes_given_the_past(delay):
     assert mean - _noise(std) >= 3 * _bias_bound(rows), (mean, std)
 
 
-def test_in_sample_shuffle_is_biased_and_the_split_is_not():
-    """Why the split: shuffling the joint rows themselves within strata gives a clearly negative estimate when
-    the codebooks are independent given the past (shuffled row j shares its stratum with joint row j: -2 Delta / n)."""
-    mean, std = _replicates(_in_sample(True), 'independent', True)
+def test_pooled_shuffle_is_biased_and_the_stratified_estimate_is_not():
+    """Why per stratum: eq. (7) over all rows shuffled within strata is clearly negative when the codebooks are
+    independent given the past (shuffled row j shares its stratum with joint row j: about -2 Delta / n)."""
+    mean, std = _replicates(_pooled, 'independent', True)
     assert mean + _noise(std) < 0, (mean, std)
-    split_mean, split_std = _replicates(_with(_loss('conditional', True)), 'independent', True)
-    assert abs(split_mean) <= _noise(split_std) and abs(split_mean - mean) > _noise(std), (split_mean, mean)
+    ours, ours_std = _replicates(_with(_loss('conditional', True)), 'independent', True)
+    assert abs(ours) <= _noise(ours_std) < abs(mean), (ours, ours_std, mean)
 
 
 @pytest.mark.parametrize('delay', [True, False])
@@ -183,12 +193,11 @@ def test_global_shuffle_is_algorithm_1_unchanged():
 
 
 def test_bank_conditional_equals_the_full_estimate():
-    """Bank steps with strata: value and gradient are those of eq. (7) on [current; bank], its items split and
-    its halves shuffled within strata (one aligned row per item here: frames=1)."""
+    """Bank steps with strata: value and gradient are those of eq. (7) on [current; bank] shuffled within strata."""
     loss = _loss('conditional', delay=True)
     bank = MMDBank(loss, num_batches=3)
-    batches = [past_structured_codes(31, K, M, 'dependent', True, seed=s) for s in range(3)]
-    noisy = [_one_hot_streams(c) + 0.3 * torch.randn(31, K, M, K, dtype=torch.float64) for c in batches]
+    batches = [past_structured_codes(30, K, M, 'dependent', True, seed=s) for s in range(3)]
+    noisy = [_one_hot_streams(c) + 0.3 * torch.randn(30, K, M, K, dtype=torch.float64) for c in batches]
     for codes, streams in zip(batches[:2], noisy[:2]):
         bank(loss.aligned_rows(streams), torch.Generator().manual_seed(0), strata=loss.aligned_strata(codes))
     current = loss.aligned_rows(noisy[2]).requires_grad_()
@@ -198,11 +207,11 @@ def test_bank_conditional_equals_the_full_estimate():
     reference = current.detach().clone().requires_grad_()
     everything = torch.cat([reference, *[loss.aligned_rows(s) for s in noisy[:2]]])  # bank: oldest first
     strata = torch.cat([loss.aligned_strata(c) for c in (batches[2], *batches[:2])])
-    generator = torch.Generator().manual_seed(5)
-    shuffle = shuffle_rows(everything, split_items(strata, 1, generator), generator)
-    full = mmd2_unbiased(shuffle.joint.flatten(1), shuffle.shuffled.flatten(1), loss.kernel)
+    joint, shuffled, index, keep = shuffle_rows(everything, strata, torch.Generator().manual_seed(5))
+    n = joint.shape[0]
+    full = stratified_mmd2(joint, shuffled, index, strata[keep], loss.kernel, loss.block_size)
     full.backward()
-    assert result.num_rows == shuffle.joint.shape[0] != shuffle.shuffled.shape[0]
+    assert result.num_rows == n == int(keep.sum())
     assert abs(result.value.item() - full.item()) <= 1e-10
     assert torch.allclose(current.grad, reference.grad, rtol=1e-9, atol=1e-12)
     assert current.grad.abs().sum() > 0
