@@ -19,6 +19,10 @@ Settings (paper Fig. 2, Table 3 and the ablations of section 4):
 - ``shuffle``: `mmd.shuffle=conditional` (codebooks shuffled within strata of the past, issue #19) at the
   chosen weight (reference: the global shuffle of Algorithm 1); the evaluation's `tc_cond_delay` is the
   total correlation given that past; e.g. `--groups shuffle --seeds 0 1 2`.
+- ``quantizer`` (paper App. C, Table 4): product quantizers, PVQ and PVQ-dropout
+  (`compression/encodec_mmd_pvq_cpu`, `..._pvq_dropout_cpu`), each with a trunk of its own (a branch starts
+  from a trunk of its architecture) and branches at weight 0 and the chosen weight; RVQ's rows are the
+  ``weight`` group's branches at those weights; e.g. `--groups quantizer --seeds 0 1 2`.
 - ``kernels``: `mmd.kernel` in {squared_inverse, quadratic, linear} (reference: gaussian) at the
   chosen weight times the kernel's factor, measured on the trunk's streams by the runner
   (`audiocraft_mmd.reproduce.kernel_factors`), so the weight is filled in at run time.
@@ -42,7 +46,10 @@ ABLATIONS: tp.Dict[str, tp.Tuple[str, str, str]] = {
     'shuffle': ('conditional', 'mmd.shuffle=conditional', 'global'),
 }
 KERNEL_VARIANTS = ('squared_inverse', 'quadratic', 'linear')  # compared with gaussian (the default)
-GROUPS = ('weight',) + tuple(ABLATIONS) + ('kernels',)
+# quantizer group: label -> solver (RVQ, the reference, is BASE_SOLVER)
+QUANTIZERS = {'pvq': 'compression/encodec_mmd_pvq_cpu', 'pvq_dropout': 'compression/encodec_mmd_pvq_dropout_cpu'}
+QUANTIZER_WEIGHTS = (0., CHOSEN_WEIGHT)
+GROUPS = ('weight',) + tuple(ABLATIONS) + ('quantizer', 'kernels')
 TRUNK = 'trunk'
 # Overrides the plan owns: a common (--set) override of one of these keys would clash with the plan's.
 PLAN_KEYS = ('optim.epochs', 'losses.mmd', 'continue_from', 'seed', 'mmd.kernel')
@@ -73,6 +80,7 @@ class Run:
     overrides: tp.Tuple[str, ...]
     seed: int
     kernel: tp.Optional[str] = None  # kernels group: losses.mmd = CHOSEN_WEIGHT * factor measured on the trunk
+    solver: str = BASE_SOLVER
 
     @property
     def name(self) -> str:
@@ -84,15 +92,21 @@ class Run:
 
     def argv(self, common: tp.Sequence[str] = (), extra: tp.Sequence[str] = ()) -> tp.List[str]:
         """The `dora run` arguments of this run."""
-        return [f'solver={BASE_SOLVER}', 'device=cpu', *common, *self.overrides, *extra, f'seed={self.seed}']
+        return [f'solver={self.solver}', 'device=cpu', *common, *self.overrides, *extra, f'seed={self.seed}']
+
+    @property
+    def trunk_key(self) -> tp.Tuple[str, int]:
+        """Runs with the same key share a trunk: same architecture (solver) and seed."""
+        return self.solver, self.seed
 
 
 def weight_label(weight: float) -> str:
     return '0' if weight == 0 else f'{weight:.0e}'.replace('e+0', 'e')
 
 
-def trunk_run(seed: int, epochs: int) -> Run:
-    return Run(TRUNK, TRUNK, ('losses.mmd=0', f'optim.epochs={epochs}'), seed)
+def trunk_run(seed: int, epochs: int, solver: str = BASE_SOLVER) -> Run:
+    label = next((q for q, s in QUANTIZERS.items() if s == solver), TRUNK)
+    return Run(TRUNK, label, ('losses.mmd=0', f'optim.epochs={epochs}'), seed, solver=solver)
 
 
 def weight_run(weight: float, seed: int, epochs: int = FULL.branch_epochs) -> Run:
@@ -101,6 +115,9 @@ def weight_run(weight: float, seed: int, epochs: int = FULL.branch_epochs) -> Ru
 
 def variant_runs(group: str, seed: int, epochs: int) -> tp.List[Run]:
     """The branches of an ablation group (not `weight`) for one seed."""
+    if group == 'quantizer':
+        return [Run(group, f'{q}_w{weight_label(w)}', (f'losses.mmd={w:g}', f'optim.epochs={epochs}'), seed,
+                    solver=solver) for q, solver in QUANTIZERS.items() for w in QUANTIZER_WEIGHTS]
     if group == 'kernels':
         return [Run(group, kernel, (f'mmd.kernel={kernel}', f'optim.epochs={epochs}'), seed, kernel=kernel)
                 for kernel in KERNEL_VARIANTS]
@@ -128,6 +145,9 @@ def build_plan(schedule: Schedule) -> tp.List[Run]:
                          f"{schedule.branch_epochs}")
     epochs = schedule.branch_epochs
     runs = [trunk_run(seed, schedule.trunk_epochs) for seed in schedule.seeds]
+    if 'quantizer' in schedule.groups:
+        runs += [trunk_run(seed, schedule.trunk_epochs, solver) for solver in QUANTIZERS.values()
+                 for seed in schedule.seeds]
     weights = schedule.weights if 'weight' in schedule.groups else ()
     for seed in schedule.seeds:
         runs += [weight_run(w, seed, epochs) for w in weights]
@@ -136,12 +156,13 @@ def build_plan(schedule: Schedule) -> tp.List[Run]:
             continue
         for seed in schedule.seeds:
             runs += variant_runs(group, seed, epochs)
-            reference = weight_run(CHOSEN_WEIGHT, seed, epochs)
-            if reference not in runs:  # an ablation's reference, when the sweep does not train it
-                runs.append(reference)
+            for weight in (QUANTIZER_WEIGHTS if group == 'quantizer' else (CHOSEN_WEIGHT,)):
+                reference = weight_run(weight, seed, epochs)
+                if reference not in runs:  # an ablation's reference, when the sweep does not train it
+                    runs.append(reference)
     return runs
 
 
 def trunk_of(run: Run, runs: tp.Sequence[Run]) -> Run:
-    """The trunk a branch starts from: the plan's trunk with the branch's seed."""
-    return next(r for r in runs if r.is_trunk and r.seed == run.seed)
+    """The trunk a branch starts from: the plan's trunk with the branch's solver and seed."""
+    return next(r for r in runs if r.is_trunk and r.trunk_key == run.trunk_key)

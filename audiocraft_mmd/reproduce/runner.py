@@ -77,7 +77,9 @@ def config_drift(xp: XP) -> tp.List[str]:
             return {k: v for key, sub in node.items() for k, v in flat(sub, f'{prefix}.{key}').items()}
         return {prefix: node}
     drift = []
-    for block in TRAINING_BLOCKS:
+    # the quantizer's own block (`pvq`) trains the model only when it is the quantizer in use
+    quantizer = omegaconf.OmegaConf.select(now, 'encodec.quantizer', default='rvq')
+    for block in TRAINING_BLOCKS + ((quantizer,) if quantizer not in TRAINING_BLOCKS else ()):
         a = flat(omegaconf.OmegaConf.to_container(saved, resolve=False).get(block), block)
         b = flat(omegaconf.OmegaConf.to_container(now, resolve=False).get(block), block)
         drift += sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k) and not (
@@ -122,13 +124,14 @@ def _train_many(jobs: tp.Sequence[tp.Tuple[Run, XP, tp.List[str]]], log_dir: Pat
         return list(pool.map(lambda job: train(*job, log_dir), jobs))
 
 
-def resolve_branches(runs: tp.Sequence[Run], trunks: tp.Mapping[int, tp.Dict[str, tp.Any]], common: tp.Sequence[str],
+def resolve_branches(runs: tp.Sequence[Run], trunks: tp.Mapping[tp.Tuple[str, int], tp.Dict[str, tp.Any]],
+                     common: tp.Sequence[str],
                      factors: FactorSource) -> tp.List[tp.Tuple[Run, tp.Optional[XP], tp.List[str], str]]:
     """(run, XP, argv, why not) of each branch: XP None with a reason when its trunk has no checkpoint
-    or its kernel factor cannot be measured. `trunks`: seed -> the trunk's status."""
+    or its kernel factor cannot be measured. `trunks`: trunk key (`Run.trunk_key`) -> the trunk's status."""
     resolved = []
     for run in runs:
-        trunk = trunks[run.seed]
+        trunk = trunks[run.trunk_key]
         folder = Path(trunk['folder'])
         if trunk['status'] == 'failed' or not (folder / CHECKPOINT_NAME).exists():
             resolved.append((run, None, [], f"trunk {trunk['sig']} not trained"))
@@ -150,13 +153,13 @@ def train_all(runs: tp.Sequence[Run], common: tp.Sequence[str], log_dir: Path, f
     trained: the statuses say which XPs exist (for `--skip-training`). Statuses come in plan order."""
     trunks = [run for run in runs if run.is_trunk]
     branches = [run for run in runs if not run.is_trunk]
-    missing = {run.seed for run in branches} - {run.seed for run in trunks}
-    assert not missing, f"branches of seeds {sorted(missing)} have no trunk in the plan"
+    missing = {run.trunk_key for run in branches} - {run.trunk_key for run in trunks}
+    assert not missing, f"branches of (solver, seed) {sorted(missing)} have no trunk in the plan"
     # hydra's config loading is not thread-safe: every XP is composed before the pool starts.
     trunk_jobs = [(run, xp_of(run, common), run.argv(common)) for run in trunks]
     trunk_statuses = _run_or_report(trunk_jobs, log_dir, jobs, train_missing)
-    by_seed = {run.seed: status for run, status in zip(trunks, trunk_statuses)}
-    resolved = resolve_branches(branches, by_seed, common, factors)
+    by_key = {run.trunk_key: status for run, status in zip(trunks, trunk_statuses)}
+    resolved = resolve_branches(branches, by_key, common, factors)
     ready = [(run, xp, argv) for run, xp, argv, _ in resolved if xp is not None]
     done = iter(_run_or_report(ready, log_dir, jobs, train_missing))
     statuses = {id(run): status for run, status in zip(trunks, trunk_statuses)}
@@ -165,7 +168,7 @@ def train_all(runs: tp.Sequence[Run], common: tp.Sequence[str], log_dir: Path, f
             'run': run.name, 'sig': None, 'folder': None, 'status': 'failed' if train_missing else 'untrained',
             'seconds': 0., 'log': why}
     for run in branches:
-        statuses[id(run)]['trunk'] = by_seed[run.seed]['sig']
+        statuses[id(run)]['trunk'] = by_key[run.trunk_key]['sig']
     for run in runs:
         statuses[id(run)]['stage'] = 'trunk' if run.is_trunk else 'branch'
     return [statuses[id(run)] for run in runs]

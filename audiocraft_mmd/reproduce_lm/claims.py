@@ -82,6 +82,13 @@ def lm_claims(summary: dict) -> tp.List[Record]:
         compare(summary, 'mmd:delay', 'mmd:flatten', 'fad', '=', paired=False))
     add('on baseline tokens, delay FAD is within noise of flatten FAD',
         compare(summary, 'baseline:delay', 'baseline:flatten', 'fad', '=', paired=False))
+    # issue #19, declared before its run: paired by seed (both codecs branch from the seed's trunk; same LM seed)
+    add('delay-LM FAD on conditional-MMD tokens <= on (global) MMD tokens',
+        compare(summary, 'mmd_conditional:delay', 'mmd:delay', 'fad', '<', paired=True))
+    add('delay-LM tag KL on conditional-MMD tokens <= on (global) MMD tokens',
+        compare(summary, 'mmd_conditional:delay', 'mmd:delay', 'kld', '<', paired=True))
+    add('the factorization gap is smaller on conditional-MMD tokens than on (global) MMD tokens',
+        compare(summary, 'mmd_conditional:pair', 'mmd:pair', 'gap_nats_per_frame', '<', paired=True))
     for codec in CODECS:
         add(f'{codec}: flatten makes about K x the forward passes per frame (> {FORWARD_RATIO_FRACTION:g} K)',
             _against_constant(summary, f'{codec}:pair', 'forward_ratio', FORWARD_RATIO_FRACTION * num_codebooks, '>'))

@@ -15,7 +15,10 @@ import typing as tp
 
 BASE_SOLVER = 'musicgen/musicgen_mmd_cpu'
 # study name -> setting key ('group:label') in the codec reproduction's results
-CODECS: tp.Dict[str, str] = {'baseline': 'weight:0', 'mmd': 'weight:1e3', 'mmd_parallel': 'alignment:parallel'}
+# mmd_conditional: the conditional (within strata of the past) MMD at the same weight (issue #19; codecs from
+# `python -m audiocraft_mmd.reproduce --groups shuffle`)
+CODECS: tp.Dict[str, str] = {'baseline': 'weight:0', 'mmd': 'weight:1e3', 'mmd_parallel': 'alignment:parallel',
+                             'mmd_conditional': 'shuffle:conditional'}
 PATTERNS: tp.Dict[str, tp.Tuple[str, ...]] = {
     'delay': ('codebooks_pattern.modeling=delay',),
     'flatten': ('codebooks_pattern.modeling=unroll',),

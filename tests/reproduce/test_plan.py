@@ -2,8 +2,8 @@
 import pytest
 
 from audiocraft_mmd.reproduce.__main__ import get_parser, schedule_of
-from audiocraft_mmd.reproduce.plan import (CHOSEN_WEIGHT, FULL, KERNEL_VARIANTS, QUICK, Schedule, build_plan,
-                                           check_common, trunk_of)
+from audiocraft_mmd.reproduce.plan import (BASE_SOLVER, CHOSEN_WEIGHT, FULL, KERNEL_VARIANTS, QUANTIZERS, QUICK,
+                                           Schedule, build_plan, check_common, trunk_of)
 
 
 def test_full_plan_trunks_first_then_every_setting_branches():
@@ -57,3 +57,22 @@ def test_bad_plans_are_refused():
     with pytest.raises(ValueError, match='--trunk-epochs'):
         check_common(['dataset.batch_size=2', 'optim.epochs=1'])
     check_common(['optim.updates_per_epoch=2', 'mmd.num_batches=2'])
+
+
+def test_quantizer_group_branches_each_quantizer_from_its_own_trunk():
+    """Table 4: PVQ and PVQ-dropout at weights 0 and 1e3, each from a trunk of its architecture; RVQ's rows are
+    the weight group's branches at those weights (from the RVQ trunk)."""
+    runs = build_plan(Schedule(seeds=(0, 1), groups=('quantizer',)))
+    trunks = [r for r in runs if r.is_trunk]
+    assert sorted(r.name for r in trunks) == sorted(f'trunk:{q}:seed{s}' for q in ('trunk', 'pvq', 'pvq_dropout')
+                                                    for s in (0, 1))
+    branches = [r for r in runs if not r.is_trunk]
+    assert sorted(r.name for r in branches if r.seed == 0) == sorted(
+        ['weight:0:seed0', 'weight:1e3:seed0'] + [f'quantizer:{q}_w{w}:seed0' for q in ('pvq', 'pvq_dropout')
+                                                  for w in ('0', '1e3')])
+    for run in branches:
+        trunk = trunk_of(run, runs)
+        assert trunk.seed == run.seed and trunk.solver == run.solver
+        assert run.argv()[0] == f'solver={run.solver}'
+    assert {r.solver for r in branches if r.group == 'quantizer'} == set(QUANTIZERS.values())
+    assert all(r.solver == BASE_SOLVER for r in branches if r.group == 'weight')

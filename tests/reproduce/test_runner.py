@@ -1,7 +1,7 @@
 """reproduce.runner: config drift, and how a branch is started from its trunk."""
 from pathlib import Path
 
-from audiocraft_mmd.reproduce.plan import CHOSEN_WEIGHT, Schedule, build_plan, trunk_run, weight_run
+from audiocraft_mmd.reproduce.plan import BASE_SOLVER, CHOSEN_WEIGHT, Schedule, build_plan, trunk_run, weight_run
 
 
 def test_changed_default_is_config_drift(dora_dir, monkeypatch):
@@ -53,6 +53,22 @@ def test_branch_starts_from_its_trunk_and_a_kernel_gets_its_weight():
 def test_a_trunk_without_checkpoint_fails_its_branches_without_training(tmp_path):
     from audiocraft_mmd.reproduce.runner import resolve_branches
     runs = build_plan(Schedule(seeds=(0,), groups=('alignment',)))
-    trunks = {0: {'sig': 'abc', 'folder': str(tmp_path), 'status': 'failed'}}
+    trunks = {(BASE_SOLVER, 0): {'sig': 'abc', 'folder': str(tmp_path), 'status': 'failed'}}
     resolved = resolve_branches([r for r in runs if not r.is_trunk], trunks, [], lambda folder: {})
     assert [(xp, why) for _, xp, _, why in resolved] == [(None, 'trunk abc not trained')] * 2
+
+
+def test_the_quantizer_block_in_use_is_a_training_block(dora_dir, monkeypatch):
+    """`pvq` decides what a PVQ codec trains, not what an RVQ one does (RVQ XPs predate the block)."""
+    import omegaconf
+    from audiocraft_mmd.reproduce.plan import QUANTIZERS
+    from audiocraft_mmd.reproduce.runner import config_drift, xp_of
+    from audiocraft_mmd.train import main
+    monkeypatch.setattr(main.dora, 'dir', dora_dir)
+    for run, block_counts in ((trunk_run(0, 3), False), (trunk_run(0, 3, QUANTIZERS['pvq_dropout']), True)):
+        xp = xp_of(run, [])
+        saved = omegaconf.OmegaConf.create(omegaconf.OmegaConf.to_container(xp.cfg))
+        saved.pvq.dropout = not xp.cfg.pvq.dropout
+        (xp.folder / '.hydra').mkdir(parents=True)
+        omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
+        assert config_drift(xp) == (['pvq.dropout'] if block_counts else [])
