@@ -97,7 +97,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     runs = build_plan(schedule)
     protocol = EvalProtocol(manifest=args.manifest, max_segments=args.max_segments, fad=not args.no_fad)
     logger.info("%d runs (%d trunks; groups %s), %d at a time; report in %s", len(runs),
-                len(schedule.seeds), ', '.join(schedule.groups), args.jobs, out)
+                sum(r.is_trunk for r in runs), ', '.join(schedule.groups), args.jobs, out)
 
     factors_of: tp.Dict[Path, tp.Dict[str, float]] = {}
 

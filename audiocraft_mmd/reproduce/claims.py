@@ -133,6 +133,12 @@ def paper_claims(summary: dict) -> tp.List[Record]:
         for metric in ('mmd', 'tc', 'tc_delay'):
             add(f'{quantizer}: {metric} is lower at 1e3 than at 0', on, off, metric, '<')
         add(f'{quantizer}: MSSpec does not move from weight 0 to 1e3', on, off, 'msspec', '=')
+    # Fig. 3 (App. B): on the DAC codec too, the MMD and the TC fall with the weight, MSSpec holds up to 1e3.
+    d0, d2, d3, d4 = (f'dac:w{weight_label(w)}' for w in WEIGHTS)
+    for metric in ('mmd', 'tc', 'tc_delay'):
+        add(f'dac: {metric} is lower at 1e3 than at 0', d3, d0, metric, '<')
+    add('dac: MSSpec does not move from weight 0 to 1e3', d3, d0, 'msspec', '=')
+    add('dac: MSSpec degrades at weight 1e4', d4, d3, 'msspec', '>')
     # Table 3: the Gaussian kernel reconstructs better than every other kernel (at matched gradient scale).
     for kernel in KERNEL_VARIANTS:
         add(f'gaussian kernel reconstructs better than {kernel} (MSSpec)', weight_key(CHOSEN_WEIGHT),

@@ -23,6 +23,8 @@ Settings (paper Fig. 2, Table 3 and the ablations of section 4):
   (`compression/encodec_mmd_pvq_cpu`, `..._pvq_dropout_cpu`), each with a trunk of its own (a branch starts
   from a trunk of its architecture) and branches at weight 0 and the chosen weight; RVQ's rows are the
   ``weight`` group's branches at those weights; e.g. `--groups quantizer --seeds 0 1 2`.
+- ``dac`` (paper App. B, Fig. 3): the DAC / RVQGAN codec (`compression/dac_mmd_cpu`, the `descript-audio-codec`
+  modules) at the sweep's weights, branching from a DAC trunk; e.g. `--groups dac --seeds 0 1 2`.
 - ``kernels``: `mmd.kernel` in {squared_inverse, quadratic, linear} (reference: gaussian) at the
   chosen weight times the kernel's factor, measured on the trunk's streams by the runner
   (`audiocraft_mmd.reproduce.kernel_factors`), so the weight is filled in at run time.
@@ -49,7 +51,10 @@ KERNEL_VARIANTS = ('squared_inverse', 'quadratic', 'linear')  # compared with ga
 # quantizer group: label -> solver (RVQ, the reference, is BASE_SOLVER)
 QUANTIZERS = {'pvq': 'compression/encodec_mmd_pvq_cpu', 'pvq_dropout': 'compression/encodec_mmd_pvq_dropout_cpu'}
 QUANTIZER_WEIGHTS = (0., CHOSEN_WEIGHT)
-GROUPS = ('weight',) + tuple(ABLATIONS) + ('quantizer', 'kernels')
+DAC_SOLVER = 'compression/dac_mmd_cpu'
+# trunk label of each architecture other than the base solver's
+ARCHITECTURES = {**QUANTIZERS, 'dac': DAC_SOLVER}
+GROUPS = ('weight',) + tuple(ABLATIONS) + ('quantizer', 'dac', 'kernels')
 TRUNK = 'trunk'
 # Overrides the plan owns: a common (--set) override of one of these keys would clash with the plan's.
 PLAN_KEYS = ('optim.epochs', 'losses.mmd', 'continue_from', 'seed', 'mmd.kernel')
@@ -105,7 +110,7 @@ def weight_label(weight: float) -> str:
 
 
 def trunk_run(seed: int, epochs: int, solver: str = BASE_SOLVER) -> Run:
-    label = next((q for q, s in QUANTIZERS.items() if s == solver), TRUNK)
+    label = next((name for name, s in ARCHITECTURES.items() if s == solver), TRUNK)
     return Run(TRUNK, label, ('losses.mmd=0', f'optim.epochs={epochs}'), seed, solver=solver)
 
 
@@ -113,11 +118,14 @@ def weight_run(weight: float, seed: int, epochs: int = FULL.branch_epochs) -> Ru
     return Run('weight', weight_label(weight), (f'losses.mmd={weight:g}', f'optim.epochs={epochs}'), seed)
 
 
-def variant_runs(group: str, seed: int, epochs: int) -> tp.List[Run]:
+def variant_runs(group: str, seed: int, epochs: int, weights: tp.Sequence[float] = WEIGHTS) -> tp.List[Run]:
     """The branches of an ablation group (not `weight`) for one seed."""
     if group == 'quantizer':
         return [Run(group, f'{q}_w{weight_label(w)}', (f'losses.mmd={w:g}', f'optim.epochs={epochs}'), seed,
                     solver=solver) for q, solver in QUANTIZERS.items() for w in QUANTIZER_WEIGHTS]
+    if group == 'dac':
+        return [Run(group, f'w{weight_label(w)}', (f'losses.mmd={w:g}', f'optim.epochs={epochs}'), seed,
+                    solver=DAC_SOLVER) for w in weights]
     if group == 'kernels':
         return [Run(group, kernel, (f'mmd.kernel={kernel}', f'optim.epochs={epochs}'), seed, kernel=kernel)
                 for kernel in KERNEL_VARIANTS]
@@ -145,9 +153,9 @@ def build_plan(schedule: Schedule) -> tp.List[Run]:
                          f"{schedule.branch_epochs}")
     epochs = schedule.branch_epochs
     runs = [trunk_run(seed, schedule.trunk_epochs) for seed in schedule.seeds]
-    if 'quantizer' in schedule.groups:
-        runs += [trunk_run(seed, schedule.trunk_epochs, solver) for solver in QUANTIZERS.values()
-                 for seed in schedule.seeds]
+    solvers = [*(QUANTIZERS.values() if 'quantizer' in schedule.groups else ()),
+               *((DAC_SOLVER,) if 'dac' in schedule.groups else ())]
+    runs += [trunk_run(seed, schedule.trunk_epochs, solver) for solver in solvers for seed in schedule.seeds]
     weights = schedule.weights if 'weight' in schedule.groups else ()
     for seed in schedule.seeds:
         runs += [weight_run(w, seed, epochs) for w in weights]
@@ -155,7 +163,9 @@ def build_plan(schedule: Schedule) -> tp.List[Run]:
         if group == 'weight':
             continue
         for seed in schedule.seeds:
-            runs += variant_runs(group, seed, epochs)
+            runs += variant_runs(group, seed, epochs, schedule.weights)
+            if group == 'dac':  # compared with itself across weights (Fig. 3)
+                continue
             for weight in (QUANTIZER_WEIGHTS if group == 'quantizer' else (CHOSEN_WEIGHT,)):
                 reference = weight_run(weight, seed, epochs)
                 if reference not in runs:  # an ablation's reference, when the sweep does not train it

@@ -76,3 +76,14 @@ def test_quantizer_group_branches_each_quantizer_from_its_own_trunk():
         assert run.argv()[0] == f'solver={run.solver}'
     assert {r.solver for r in branches if r.group == 'quantizer'} == set(QUANTIZERS.values())
     assert all(r.solver == BASE_SOLVER for r in branches if r.group == 'weight')
+
+
+def test_dac_group_sweeps_the_weights_from_a_dac_trunk():
+    """Fig. 3: the DAC codec at every weight of the sweep, from a DAC trunk; no RVQ reference is added."""
+    from audiocraft_mmd.reproduce.plan import DAC_SOLVER, WEIGHTS
+    runs = build_plan(Schedule(seeds=(4,), groups=('dac',)))
+    assert sorted(r.name for r in runs) == sorted(['trunk:trunk:seed4', 'trunk:dac:seed4']
+                                                  + [f'dac:w{w}:seed4' for w in ('0', '1e2', '1e3', '1e4')])
+    dac = [r for r in runs if r.group == 'dac']
+    assert len(dac) == len(WEIGHTS) and all(r.solver == DAC_SOLVER and trunk_of(r, runs).solver == DAC_SOLVER
+                                            for r in dac)
