@@ -6,13 +6,14 @@ import pytest
 from audiocraft_mmd.reproduce_lm.codecs import parse_codec_args, sigs_from_results
 from audiocraft_mmd.reproduce_lm.plan import CODECS, FULL, QUICK, Schedule, build_plan, check_common
 
-SIGS = {(c, s): f'{c[:3]}{s}' for c in ('baseline', 'mmd', 'mmd_parallel') for s in (0, 1, 2)}
+SIGS = {(c, s): f'{c[:3]}{s}' for c in CODECS for s in (0, 1, 2)}
 
 
 def test_full_plan_is_codec_x_pattern_x_seed_with_paired_codecs():
     runs = build_plan(FULL, SIGS)
     assert len(runs) == 3 * 2 * 2 and len({r.name for r in runs}) == len(runs)  # seeds x codecs x patterns
-    assert len(build_plan(Schedule(codecs=tuple(CODECS)), SIGS)) == 3 * 3 * 2  # with mmd_parallel
+    # with the opt-in codecs (mmd_parallel, mmd_conditional)
+    assert len(build_plan(Schedule(codecs=tuple(CODECS)), SIGS)) == 3 * len(CODECS) * 2
     for run in runs:  # the LM of seed s reads the codec of seed s
         argv = run.argv(['x=1'])
         assert f'compression_model_checkpoint=//sig/{SIGS[run.codec, run.seed]}' in argv
