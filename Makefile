@@ -27,6 +27,11 @@ $(STAMP): setup.cfg pyproject.toml Makefile scripts/system_deps.sh
 	# audiocraft's published pins (torch 2.1, numpy<2, old xformers) cannot hold next to torch 2.11:
 	# install it without them; setup.cfg declares the runtime dependencies it really imports.
 	$(VPY) -m pip install -q --no-deps audiocraft==1.3.0
+	# descript-audio-codec (DAC's modules for models/dac_codec.py, no weights) needs descript-audiotools, whose
+	# metadata pins protobuf<3.20 (the 2022 3.19 series; `import dac` reaches protobuf only through tensorboard and
+	# runs with current releases) and a dozen notebook and metric tools that our code paths never import: install
+	# both without their pins; setup.cfg declares the modules `import dac` really loads, protobuf at current ranges.
+	$(VPY) -m pip install -q --no-deps descript-audio-codec==1.0.0 descript-audiotools==0.7.2
 	# musicnn's wheel ships the pretrained checkpoints our offline FAD/KL read (audiocraft_mmd.metrics.musicnn);
 	# its metadata pins numpy<1.17 and its own code needs TensorFlow, neither used here: install without them.
 	$(VPY) -m pip install -q --no-deps musicnn==0.1.0

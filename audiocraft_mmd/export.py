@@ -29,7 +29,7 @@ import torch
 
 from .compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
 from .environment import CHECKPOINT_NAME, CODEC_FILE, LM_FILE
-from .models.builders import quantizer_name
+from .models.builders import codebook_counts
 from .solvers.builders import COMPRESSION_SOLVERS
 
 LM_SOLVERS = ('musicgen', 'musicgen_mmd', 'lm')
@@ -137,8 +137,7 @@ def export_musicgen(lm: tp.Union[str, Path], out: tp.Union[str, Path],
     codec_pkg, _ = compression_package(codec)
     if 'xp.cfg' in codec_pkg:
         codec_cfg = omegaconf.OmegaConf.create(codec_pkg['xp.cfg'])
-        block = codec_cfg.get(quantizer_name(codec_cfg), {})  # rvq or pvq
-        bins, n_q = block.get('bins'), block.get('n_q')
+        n_q, bins = codebook_counts(codec_cfg)  # rvq, pvq or dac
         if bins is not None and bins != lm_cfg.transformer_lm.card:
             raise ValueError(f"The codec {codec!r} has {bins} entries per codebook but the LM {lm!r} was trained "
                              f"on {lm_cfg.transformer_lm.card}")

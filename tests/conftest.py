@@ -142,3 +142,30 @@ def past_structured_codes(n: int, num_codebooks: int, cardinality: int, given_pa
         codes[:, k, K - 1 - k if delay else 1] = row[k]
     codes[:, 0, T - 2] = s  # the previous frame of codebook 0
     return codes
+
+
+# A tiny DAC codec (tests/models/test_dac_codec.py, tests/losses/test_dac_streams.py): 8 kHz, hop 8 (1 kHz frames),
+# latent 16, 3 codebooks x 16 entries of 4 dims.
+TINY_DAC = dict(encoder_dim=2, encoder_rates=[2, 4], latent_dim=16, decoder_dim=8, decoder_rates=[4, 2], n_codebooks=3,
+                codebook_size=16, codebook_dim=4, quantizer_dropout=0.5, commitment_weight=0.25, codebook_weight=1.)
+
+
+def tiny_dac_cfg(**changes):
+    """The config of the tiny DAC, `changes` applied to its `dac` block."""
+    import omegaconf
+    return omegaconf.OmegaConf.create({'compression_model': 'dac', 'sample_rate': 8000, 'channels': 1,
+                                       'device': 'cpu', 'dac': {**TINY_DAC, **changes}})
+
+
+def tiny_dac(seed: int = 0, **changes):
+    """The tiny DAC (`models.dac_codec.DACModel`), built with torch seeded with `seed`."""
+    import torch
+    from audiocraft_mmd.models.builders import get_compression_model
+    torch.manual_seed(seed)
+    return get_compression_model(tiny_dac_cfg(**changes))
+
+
+def dac_audio(batch: int = 4, length: int = 797, seed: int = 1):
+    """Noise [batch, 1, length] at RMS 0.1 (797 samples: not a multiple of the hop length)."""
+    import torch
+    return 0.1 * torch.randn(batch, 1, length, generator=torch.Generator().manual_seed(seed))

@@ -19,13 +19,21 @@ the group's input is the analogue of r_k). Streams are [B, K, D/K, T]: K streams
 where RVQ gives K streams of D dims; the loss flattens a row to K * D/K = D features (see
 `MMDLoss`). PVQ-dropout does not change the streams: they are the codes (the LM's tokens), all K,
 whatever the decoder was given.
+
+DAC (`models/dac_codec.py`, `DACQuantizer.streams`): `projected` (DAC only: stage k's L2-normalized
+low-dimensional entry, [B, K, codebook_dim, T]; the DAC configs' choice), `quantized` (its output-projected
+entry, [B, K, D, T]) or `residual`; the loss reaches the encoder only there too. DAC's stages return
+other outputs than audiocraft's, so `codebook_layers` gives none for the bank's forward hooks: the bank
+recomputes DAC's streams from the encoder output (DAC's forward leaves its codebooks unchanged, so the
+codes are the forward's).
 """
 import typing as tp
 
 import torch
 from torch import nn
 
-STREAM_KINDS = ('quantized', 'residual')
+RVQ_STREAM_KINDS = ('quantized', 'residual')  # audiocraft's RVQ and our PVQ
+STREAM_KINDS = RVQ_STREAM_KINDS + ('projected',)  # `projected`: DAC's only
 
 
 def rvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quantized',
@@ -41,8 +49,8 @@ def rvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quan
     Returns:
         streams: [B, K, D, T], and with ``with_codes`` the [B, K, T] long codes.
     """
-    if kind not in STREAM_KINDS:
-        raise ValueError(f"Unknown stream kind {kind!r}; expected one of {STREAM_KINDS}")
+    if kind not in RVQ_STREAM_KINDS:
+        raise ValueError(f"Unknown stream kind {kind!r}; expected one of {RVQ_STREAM_KINDS}")
     if emb.dim() != 3:
         raise ValueError(f"Encoder output must be [B, D, T], got shape {tuple(emb.shape)}")
     layers = quantizer.vq.layers[:n_q or quantizer.n_q]
@@ -65,8 +73,8 @@ def pvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quan
                 n_q: tp.Optional[int] = None, with_codes: bool = False) -> tp.Any:
     """Streams of our `ProductVectorQuantizer`: emb [B, D, T] -> [B, K, D/K, T] (see module docstring), and
     with ``with_codes`` the [B, K, T] long codes each group picked."""
-    if kind not in STREAM_KINDS:
-        raise ValueError(f"Unknown stream kind {kind!r}; expected one of {STREAM_KINDS}")
+    if kind not in RVQ_STREAM_KINDS:
+        raise ValueError(f"Unknown stream kind {kind!r}; expected one of {RVQ_STREAM_KINDS}")
     streams, codes = [], []
     for group, part in zip(quantizer.groups[:n_q or quantizer.n_q], quantizer.split(emb)):
         codes.append(group.encode(part))
@@ -83,14 +91,24 @@ def _is_product(quantizer: nn.Module) -> bool:
     return isinstance(quantizer, ProductVectorQuantizer)
 
 
+def _is_dac(quantizer: nn.Module) -> bool:
+    from ..models.dac_codec import DACQuantizer  # imports audiocraft (not dac): only when streams are made
+    return isinstance(quantizer, DACQuantizer)
+
+
 def codebook_layers(quantizer: nn.Module) -> tp.Sequence[nn.Module]:
-    """The per-codebook quantization modules whose forward sees stream k's input: RVQ stages or PVQ groups."""
+    """The per-codebook quantization modules whose forward sees stream k's input: RVQ stages or PVQ groups;
+    none for DAC (see the module docstring)."""
+    if _is_dac(quantizer):
+        return ()
     return quantizer.groups if _is_product(quantizer) else quantizer.vq.layers
 
 
 def codebook_streams(quantizer: nn.Module, emb: torch.Tensor, kind: str = 'quantized',
                      n_q: tp.Optional[int] = None, with_codes: bool = False) -> tp.Any:
-    """Streams [B, K, D_k, T] of emb [B, D, T] for an RVQ (`rvq_streams`) or a PVQ (`pvq_streams`), and with
-    ``with_codes`` their codes [B, K, T]."""
+    """Streams [B, K, D_k, T] of emb [B, D, T] for an RVQ (`rvq_streams`), a PVQ (`pvq_streams`) or DAC
+    (`DACQuantizer.streams`), and with ``with_codes`` their codes [B, K, T]."""
+    if _is_dac(quantizer):
+        return quantizer.streams(emb, kind=kind, n_q=n_q, with_codes=with_codes)
     streams = pvq_streams if _is_product(quantizer) else rvq_streams
     return streams(quantizer, emb, kind=kind, n_q=n_q, with_codes=with_codes)

@@ -1,33 +1,74 @@
-"""Compression models from a config, with our quantizers registered beside audiocraft's.
+"""Compression models from a config, with our quantizers and codecs registered beside audiocraft's.
 
 audiocraft's `models.builders.get_compression_model` looks quantizers up in a fixed dict
-(`no_quant`, `rvq`). Our solvers and loaders call `get_compression_model` here instead: a config
-with `encodec.quantizer: pvq` builds an EnCodec with our `ProductVectorQuantizer` (kwargs from the
-top-level `pvq` block, audiocraft's convention); every other config goes to audiocraft's builder
-unchanged (same modules, same order of random draws). Nothing of audiocraft is patched.
+(`no_quant`, `rvq`) and knows one compression model (`encodec`). Our solvers and loaders call
+`get_compression_model` here instead: a config with `encodec.quantizer: pvq` builds an EnCodec with
+our `ProductVectorQuantizer` (kwargs from the top-level `pvq` block, audiocraft's convention), one
+with `compression_model: dac` builds DAC (`dac_codec.py`, kwargs from the `dac` block); every other
+config goes to audiocraft's builder unchanged (same modules, same order of random draws). Nothing of
+audiocraft is patched.
 """
+import math
+import typing as tp
+
 import omegaconf
 
 from ..config_validation import is_int, require
+from ..losses.streams import RVQ_STREAM_KINDS
 
 # quantizer name -> where it is built
 AUDIOCRAFT_QUANTIZERS = ('rvq', 'no_quant')
 OUR_QUANTIZERS = ('pvq',)
 QUANTIZERS = AUDIOCRAFT_QUANTIZERS + OUR_QUANTIZERS
+COMPRESSION_MODELS = ('encodec', 'dac')
 PVQ_KEYS = ('n_q', 'bins', 'dropout', 'decay', 'kmeans_init', 'kmeans_iters', 'threshold_ema_dead_code')
 
 
+def is_dac(cfg: omegaconf.DictConfig) -> bool:
+    """Whether the config describes a DAC codec (`compression_model: dac`)."""
+    return cfg.get('compression_model', 'encodec') == 'dac'
+
+
 def quantizer_name(cfg: omegaconf.DictConfig) -> str:
-    """The quantizer an EnCodec config asks for (`encodec.quantizer`)."""
-    return cfg.get('encodec', {}).get('quantizer', 'rvq')
+    """The quantizer a compression config asks for: `encodec.quantizer`, or `dac` for a DAC codec (DAC's own
+    residual quantizer, block `dac`)."""
+    return 'dac' if is_dac(cfg) else cfg.get('encodec', {}).get('quantizer', 'rvq')
+
+
+def codebook_keys(cfg: omegaconf.DictConfig) -> tp.Tuple[str, str]:
+    """Config keys of the number of codebooks and of their size: `rvq.n_q` / `rvq.bins` (or `pvq.*`), or
+    `dac.n_codebooks` / `dac.codebook_size`."""
+    if is_dac(cfg):
+        return 'dac.n_codebooks', 'dac.codebook_size'
+    name = quantizer_name(cfg)
+    return f'{name}.n_q', f'{name}.bins'
+
+
+def codebook_counts(cfg: omegaconf.DictConfig) -> tp.Tuple[tp.Optional[int], tp.Optional[int]]:
+    """(number of codebooks, entries per codebook) of a compression config; None where the config has no value."""
+    return tuple(omegaconf.OmegaConf.select(cfg, key, default=None) for key in codebook_keys(cfg))  # type: ignore
+
+
+def hop_length(cfg: omegaconf.DictConfig) -> tp.Optional[int]:
+    """Audio samples per codec frame (the product of the encoder's strides), or None if the config does not say."""
+    rates = cfg.get('dac', {}).get('encoder_rates') if is_dac(cfg) else cfg.get('seanet', {}).get('ratios')
+    return math.prod(rates) if rates else None
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
-    """Check `encodec.quantizer` and, for `pvq`, the `pvq` block; errors name the key and value."""
-    if cfg.get('compression_model', 'encodec') != 'encodec':
+    """Check `compression_model`, `encodec.quantizer` and the block of the quantizer or codec in use (`pvq`,
+    `dac`); errors name the key and value."""
+    kind = cfg.get('compression_model', 'encodec')
+    require(kind in COMPRESSION_MODELS, 'compression_model', kind, f"must be one of {COMPRESSION_MODELS}")
+    if kind == 'dac':
+        from .dac_codec import validate_dac_config  # imports audiocraft, not dac
+        validate_dac_config(cfg)
         return
     name = quantizer_name(cfg)
     require(name in QUANTIZERS, 'encodec.quantizer', name, f"must be one of {QUANTIZERS}")
+    streams = cfg.get('mmd', {}).get('streams')
+    require(streams is None or streams in RVQ_STREAM_KINDS, 'mmd.streams', streams,
+            f"must be one of {RVQ_STREAM_KINDS} for an EnCodec (`projected` is DAC's)")
     if name == 'pvq':
         _validate_pvq(cfg.get('pvq'), cfg.get('seanet', {}).get('dimension'))
 
@@ -57,6 +98,9 @@ def get_quantizer(name: str, cfg: omegaconf.DictConfig, dimension: int):
 
 def get_compression_model(cfg: omegaconf.DictConfig):
     """A CompressionModel from `cfg` (audiocraft's builder for audiocraft's quantizers)."""
+    if is_dac(cfg):
+        from .dac_codec import dac_from_config
+        return dac_from_config(cfg).to(cfg.device)
     from audiocraft.models import builders
     if cfg.compression_model != 'encodec' or quantizer_name(cfg) in AUDIOCRAFT_QUANTIZERS:
         return builders.get_compression_model(cfg)

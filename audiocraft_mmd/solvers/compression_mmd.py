@@ -49,7 +49,7 @@ from torch.utils.checkpoint import checkpoint
 from ..config_validation import ConfigError, is_int, require
 from ..distributed import gather_rows
 from ..losses import MMDBank, MMDLoss
-from ..models.builders import quantizer_name
+from ..models.builders import codebook_counts, codebook_keys, hop_length
 from ..losses.streams import codebook_streams
 from .compression import CompressionSolver, validate_config as validate_compression_config
 from .forward_streams import ForwardStreams, GradientOnce
@@ -85,15 +85,12 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
         for key, value in MMDBank.unsupported(MMDLoss.from_config(mmd)).items():
             require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
                     "constants: normalize=none, max_rows=null, exclude_shared=false)")
-    block = quantizer_name(cfg)  # rvq or pvq: both name their number of codebooks n_q
-    num_codebooks = cfg.get(block, {}).get('n_q')
+    num_codebooks, _ = codebook_counts(cfg)  # rvq.n_q, pvq.n_q or dac.n_codebooks
     if num_codebooks is not None:
-        require(num_codebooks >= 2 or weight == 0, f'{block}.n_q', num_codebooks,
+        require(num_codebooks >= 2 or weight == 0, codebook_keys(cfg)[0], num_codebooks,
                 "the independence loss needs at least 2 codebooks")
-        if mmd.delay and cfg.get('dataset', {}).get('segment_duration') and cfg.get('seanet', {}).get('ratios'):
-            hop = 1
-            for ratio in cfg.seanet.ratios:
-                hop *= ratio
+        hop = hop_length(cfg)
+        if mmd.delay and cfg.get('dataset', {}).get('segment_duration') and hop:
             frames = int(cfg.dataset.segment_duration * cfg.sample_rate) // hop
             require(frames >= num_codebooks or weight == 0, 'mmd.delay', mmd.delay,
                     f"the delay alignment needs segments of at least K={num_codebooks} frames, "

@@ -157,10 +157,10 @@ def test_kernel_factors_match_grid():
 
 def test_quantizer_axis():
     calls = enumerate_grid('quantizers')
-    assert len(calls) == 6
+    assert len(calls) == 13
     check_slurm(calls, gpus=8)
     sigs = check_compression_xps(calls)
-    cfgs = [get_xp(call['argv']).cfg for call in calls]
+    cfgs = [get_xp(call['argv']).cfg for call in calls[:6]]  # the DAC points: test_codec_axis
     assert [(c.encodec.quantizer, c.pvq.dropout, c.losses.mmd) for c in cfgs] == [
         ('rvq', False, 0), ('rvq', False, 1000), ('pvq', False, 0), ('pvq', False, 1000),
         ('pvq', True, 0), ('pvq', True, 1000)]
@@ -169,3 +169,13 @@ def test_quantizer_axis():
     # the RVQ points are the weight sweep's 0 and 1e3 XPs, not new ones
     sweep = {get_xp(call['argv']).sig for call in enumerate_grid('mmd_weight_sweep')}
     assert set(sigs) & sweep == {sigs[0], sigs[1]}
+
+
+def test_codec_axis():
+    """DAC at Figure 3's weights with both stream kinds, with EnCodec-MMD's 4 x 2048 tokens at 50 Hz."""
+    from audiocraft_mmd.models.builders import codebook_counts, hop_length
+    cfgs = [get_xp(call['argv']).cfg for call in enumerate_grid('quantizers')[6:]]
+    assert [(c.compression_model, c.mmd.streams, c.losses.mmd) for c in cfgs] == [
+        ('dac', 'projected', 0), ('dac', 'projected', 100), ('dac', 'projected', 1000), ('dac', 'projected', 10000),
+        ('dac', 'quantized', 100), ('dac', 'quantized', 1000), ('dac', 'quantized', 10000)]
+    assert {(codebook_counts(c), c.sample_rate // hop_length(c)) for c in cfgs} == {((4, 2048), 50)}
