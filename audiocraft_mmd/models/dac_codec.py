@@ -38,6 +38,7 @@ from audiocraft.quantization.base import BaseQuantizer, QuantizedResult
 from torch import nn
 
 from ..config_validation import is_int, require
+from ..quantization.codebook_count import SelectableCodebooks
 
 # kwargs of `dac.model.DAC` that the `dac` block passes on, then the keys of our wrapper
 DAC_MODEL_KEYS = ('encoder_dim', 'encoder_rates', 'latent_dim', 'decoder_dim', 'decoder_rates', 'n_codebooks',
@@ -53,13 +54,15 @@ def _frozen(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return torch.func.functional_call(layer, params, (x,))
 
 
-class DACQuantizer(BaseQuantizer):
+class DACQuantizer(SelectableCodebooks, BaseQuantizer):
     """DAC's `ResidualVectorQuantize` with audiocraft's quantizer interface (see the module docstring).
 
     Args:
         rvq: a `dac.nn.quantize.ResidualVectorQuantize`.
         commitment_weight, codebook_weight: weights of DAC's two quantizer losses in the penalty.
     """
+    codec_name = 'DAC'
+
     def __init__(self, rvq: nn.Module, commitment_weight: float = 0.25, codebook_weight: float = 1.):
         super().__init__()
         self.rvq = rvq
@@ -136,19 +139,6 @@ class DACQuantizer(BaseQuantizer):
             residual = residual - quantized.detach()
         streams = torch.stack(streams, dim=1)
         return (streams, torch.stack(codes, dim=1)) if with_codes else streams
-
-    @property
-    def total_codebooks(self) -> int:
-        return self.max_n_q
-
-    @property
-    def num_codebooks(self) -> int:
-        return self.n_q
-
-    def set_num_codebooks(self, n: int) -> None:
-        if not 0 < n <= self.max_n_q:
-            raise ValueError(f"DAC has {self.max_n_q} codebooks, cannot use {n}")
-        self.n_q = n
 
 
 class DACModel(EncodecModel):

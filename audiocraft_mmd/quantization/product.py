@@ -24,8 +24,10 @@ from audiocraft.quantization.base import BaseQuantizer, QuantizedResult
 from audiocraft.quantization.core_vq import VectorQuantization
 from torch import nn
 
+from .codebook_count import SelectableCodebooks
 
-class ProductVectorQuantizer(BaseQuantizer):
+
+class ProductVectorQuantizer(SelectableCodebooks, BaseQuantizer):
     """K codebooks, each over its own D/K dimensions of the latent; audiocraft's quantizer interface.
 
     Args:
@@ -35,6 +37,8 @@ class ProductVectorQuantizer(BaseQuantizer):
         dropout: hierarchical dropout in training (see module docstring).
         decay, kmeans_init, kmeans_iters, threshold_ema_dead_code: as audiocraft's RVQ, per codebook.
     """
+    codec_name = 'PVQ'
+
     def __init__(self, dimension: int = 128, n_q: int = 4, bins: int = 1024, dropout: bool = False,
                  decay: float = 0.99, kmeans_init: bool = True, kmeans_iters: int = 10,
                  threshold_ema_dead_code: int = 2):
@@ -100,16 +104,3 @@ class ProductVectorQuantizer(BaseQuantizer):
         if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.max_n_q:
             raise ValueError(f"PVQ decodes codes of shape [B, k<={self.max_n_q}, T], got {tuple(codes.shape)}")
         return self._merge([group.decode(codes[:, k]) for k, group in enumerate(self.groups[:codes.shape[1]])])
-
-    @property
-    def total_codebooks(self) -> int:
-        return self.max_n_q
-
-    @property
-    def num_codebooks(self) -> int:
-        return self.n_q
-
-    def set_num_codebooks(self, n: int) -> None:
-        if not 0 < n <= self.max_n_q:
-            raise ValueError(f"PVQ has {self.max_n_q} codebooks, cannot use {n}")
-        self.n_q = n
