@@ -1,4 +1,5 @@
 """Shared fixtures: a small real-music dataset (rendered by our builder) and a private Dora folder."""
+import contextlib
 import json
 import os
 import typing as tp
@@ -25,6 +26,30 @@ def music_dataset(tmp_path_factory) -> Path:
 def datasource_overrides(root: Path) -> list:
     """Command-line overrides pointing a solver at a dataset built by `music_dataset`."""
     return [f'datasource.{split}={root}/egs/{split}' for split in ('train', 'valid', 'evaluate', 'generate')]
+
+
+# A compression run of 2 updates (one MMD macro-batch of 2) with one valid batch.
+TWO_UPDATES = ('optim.epochs=1', 'optim.updates_per_epoch=2', 'mmd.num_batches=2', 'mmd.valid_batches=1',
+               'liveness.valid_batches=1')
+
+
+@contextlib.contextmanager
+def trained_in_process(argv: tp.Sequence[str], dora_dir: Path):
+    """Build the compression solver of `argv` (e.g. ending with `TWO_UPDATES`) in process with Dora's folder at
+    `dora_dir` (for the whole block), run its train and valid stages once, save its checkpoint; yields (solver,
+    train metrics, valid metrics, encoder parameters before training)."""
+    import torch
+    from audiocraft_mmd.train import build_solver_in_process, main
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(main.dora, 'dir', dora_dir)
+        solver = build_solver_in_process(list(argv))
+        before = [p.detach().clone() for p in solver.model.encoder.parameters()]
+        train = solver.run_stage('train', solver.train)
+        with torch.no_grad():
+            valid = solver.run_stage('valid', solver.valid)
+            solver.update_best_state_from_stage('valid')
+        solver.save_checkpoints()
+        yield solver, train, valid, before
 
 
 @pytest.fixture

@@ -13,29 +13,21 @@ from audiocraft_mmd.solvers.builders import validate_config
 from audiocraft_mmd.solvers.compression import CompressionSolver
 from audiocraft_mmd.train import main
 
-SHORT = ('optim.epochs=1', 'optim.updates_per_epoch=2', 'mmd.num_batches=2', 'mmd.valid_batches=1',
-         'liveness.valid_batches=1')
+from conftest import TWO_UPDATES
 
 
 def _argv(music_dataset, *overrides):
     from conftest import datasource_overrides
-    return ['solver=compression/dac_mmd_cpu', 'device=cpu', *datasource_overrides(music_dataset), *SHORT, *overrides]
+    return ['solver=compression/dac_mmd_cpu', 'device=cpu', *datasource_overrides(music_dataset), *TWO_UPDATES,
+            *overrides]
 
 
 @pytest.fixture(scope='module')
 def trained(music_dataset, tmp_path_factory):
     """(solver, train metrics, valid metrics, encoder params before training), checkpoint written."""
-    from audiocraft_mmd.train import build_solver_in_process
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(main.dora, 'dir', tmp_path_factory.mktemp('dac_dora'))
-        solver = build_solver_in_process(_argv(music_dataset))
-        before = [p.detach().clone() for p in solver.model.encoder.parameters()]
-        train = solver.run_stage('train', solver.train)
-        with torch.no_grad():
-            valid = solver.run_stage('valid', solver.valid)
-            solver.update_best_state_from_stage('valid')
-        solver.save_checkpoints()
-        yield solver, train, valid, before
+    from conftest import trained_in_process
+    with trained_in_process(_argv(music_dataset), tmp_path_factory.mktemp('dac_dora')) as result:
+        yield result
 
 
 def test_two_updates_train_with_the_mmd_and_log_liveness(trained):

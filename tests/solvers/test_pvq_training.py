@@ -12,21 +12,11 @@ from audiocraft_mmd.solvers.compression import CompressionSolver
 @pytest.fixture(scope='module')
 def trained(music_dataset, tmp_path_factory):
     """(solver, train metrics, valid metrics, encoder params before training), checkpoint written."""
-    from conftest import datasource_overrides
-    from audiocraft_mmd.train import build_solver_in_process, main
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(main.dora, 'dir', tmp_path_factory.mktemp('pvq_dora'))
-        solver = build_solver_in_process(
-            ['solver=compression/encodec_mmd_pvq_dropout_cpu', 'device=cpu', *datasource_overrides(music_dataset),
-             'optim.epochs=1', 'optim.updates_per_epoch=2', 'mmd.num_batches=2', 'mmd.valid_batches=1',
-             'liveness.valid_batches=1'])
-        before = [p.detach().clone() for p in solver.model.encoder.parameters()]
-        train = solver.run_stage('train', solver.train)
-        with torch.no_grad():
-            valid = solver.run_stage('valid', solver.valid)
-            solver.update_best_state_from_stage('valid')
-        solver.save_checkpoints()
-        yield solver, train, valid, before
+    from conftest import TWO_UPDATES, datasource_overrides, trained_in_process
+    argv = ['solver=compression/encodec_mmd_pvq_dropout_cpu', 'device=cpu', *datasource_overrides(music_dataset),
+            *TWO_UPDATES]
+    with trained_in_process(argv, tmp_path_factory.mktemp('pvq_dora')) as result:
+        yield result
 
 
 def test_two_updates_train_with_the_mmd_and_log_liveness(trained):
