@@ -3,6 +3,7 @@
 Usage: python benchmarks/bench_step.py [--paper-batch 1] [--paper-num-batches 32] [--repeats 1]
                                        [--debug-repeats 3] [--threads 2] [--profile] [--configs paper debug]
                                        [--estimators exact bank] [--device cpu] [--json PATH]
+                                       [--override mmd.block_size=4096 ...]
 (~15 min on 2 idle CPU cores with the defaults, nearly all of it the paper model's 3 x 32 timed steps;
 longer when other processes share the cores.)
 
@@ -213,14 +214,15 @@ def print_profile(solver, batches, marks: MMDMarks) -> None:
 def run_config(label: str, config: str, args, batch: int, num_batches: int, repeats: int) -> dict:
     # estimator=bank builds the solver's bank; run_macro_batch switches the estimator per macro-batch
     overrides = [f'dataset.batch_size={batch}', f'mmd.num_batches={num_batches}',
-                 f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}', 'mmd.estimator=bank']
+                 f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}', 'mmd.estimator=bank',
+                 *args.override]
     solver = build_solver(config, args.data, overrides, device=args.device)
     batches = [b.to(solver.device) for b in load_batches(solver, num_batches)]
     print(f"{label} ({config}): batch {batch}, num_batches {num_batches}, repeats {repeats}", flush=True)
     marks = MMDMarks(solver)
     result = measure(label, solver, batches, marks, repeats, args.estimators)
-    result.update(config=config, batch=batch, num_batches=num_batches, repeats=repeats, device=args.device,
-                  threads=torch.get_num_threads())
+    result.update(config=config, overrides=list(args.override), batch=batch, num_batches=num_batches,
+                  repeats=repeats, device=args.device, threads=torch.get_num_threads())
     if args.profile and label == 'paper' and 'exact' in args.estimators:
         print_profile(solver, batches, marks)
     return result
@@ -266,6 +268,8 @@ def main() -> None:
     parser.add_argument('--profile', action='store_true')
     parser.add_argument('--estimators', nargs='+', choices=['exact', 'bank'], default=['exact', 'bank'])
     parser.add_argument('--device', default='cpu', help="cpu or cuda")
+    parser.add_argument('--override', nargs='*', default=[],
+                        help="extra hydra overrides for both configs, e.g. mmd.block_size=4096")
     parser.add_argument('--json', help="also write the results to this JSON file")
     parser.add_argument('--data', default=os.path.join(ROOT, 'dataset', 'mmd_music'),
                         help="dataset root with egs/{train,valid,evaluate,generate} (make data)")
