@@ -89,6 +89,12 @@ def lm_claims(summary: dict) -> tp.List[Record]:
         compare(summary, 'mmd_conditional:delay', 'mmd:delay', 'kld', '<', paired=True))
     add('the factorization gap is smaller on conditional-MMD tokens than on (global) MMD tokens',
         compare(summary, 'mmd_conditional:pair', 'mmd:pair', 'gap_nats_per_frame', '<', paired=True))
+    # paper Table 5 (issue #17), declared before its run: paired by seed (with and without MMD branch from the
+    # seed's trunk of that quantizer; same LM seed)
+    for quantizer in ('pvq', 'pvq_dropout'):
+        for metric, name in (('fad', 'FAD'), ('kld', 'tag KL')):
+            add(f'delay-LM {name} on {quantizer} tokens with MMD <= without',
+                compare(summary, f'{quantizer}_mmd:delay', f'{quantizer}:delay', metric, '<', paired=True))
     for codec in CODECS:
         add(f'{codec}: flatten makes about K x the forward passes per frame (> {FORWARD_RATIO_FRACTION:g} K)',
             _against_constant(summary, f'{codec}:pair', 'forward_ratio', FORWARD_RATIO_FRACTION * num_codebooks, '>'))

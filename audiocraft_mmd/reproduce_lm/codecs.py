@@ -4,8 +4,9 @@ Sources, in order of precedence:
 1. `--codec NAME[@SEED]=REF` (REF: `//sig/SIG` or SIG; without @SEED, for every seed);
 2. `--codec-results results.json` of `python -m audiocraft_mmd.reproduce` (its runs' `group:label`,
    seed and sig; see `plan.CODECS` for the settings used);
-3. otherwise the codec reproduction is run (`python -m audiocraft_mmd.reproduce --groups weight alignment`,
-   the same runner, resumable) into `<out>/codecs`, and its results.json is read as in 2.
+3. otherwise the codec reproduction is run (`python -m audiocraft_mmd.reproduce --groups ...`: the groups
+   that train the study's codecs, e.g. `weight` for baseline and mmd; the same runner, resumable) into
+   `<out>/codecs`, and its results.json is read as in 2.
 A codec XP must be trained (a checkpoint in our Dora folder).
 """
 import json
@@ -54,11 +55,16 @@ def missing_codecs(sigs: CodecSigs, codecs: tp.Sequence[str], seeds: tp.Sequence
             if (c, s) not in sigs or not (xp_folder(SIG_PREFIX + sigs[c, s]) / CHECKPOINT_NAME).exists()]
 
 
-def train_codecs(seeds: tp.Sequence[int], out: Path, extra: tp.Sequence[str] = ()) -> Path:
-    """Run the codec reproduction (its CLI: the same runner, resumable) for the weight and alignment
-    groups; returns its results.json."""
+def reproduce_groups(codecs: tp.Sequence[str]) -> tp.List[str]:
+    """The codec reproduction's groups that train `codecs` (the `group` of each one's 'group:label' setting)."""
+    return sorted({CODECS[codec].partition(':')[0] for codec in codecs})
+
+
+def train_codecs(seeds: tp.Sequence[int], out: Path, extra: tp.Sequence[str] = (),
+                 groups: tp.Sequence[str] = ('weight', 'alignment')) -> Path:
+    """Run the codec reproduction (its CLI: the same runner, resumable) for `groups`; returns its results.json."""
     command = [sys.executable, '-m', 'audiocraft_mmd.reproduce', '--seeds', *map(str, seeds),
-               '--groups', 'weight', 'alignment', '--out', str(out), *extra]
+               '--groups', *groups, '--out', str(out), *extra]
     logger.info("codecs missing: running %s", ' '.join(command))
     code = subprocess.call(command, cwd=REPO_ROOT)
     results = out / 'results.json'
@@ -78,7 +84,7 @@ def resolve_codecs(codecs: tp.Sequence[str], seeds: tp.Sequence[int], explicit: 
         logger.warning("no codec reproduction results at %s", results)
     sigs.update(parse_codec_args(explicit, seeds))
     if missing_codecs(sigs, codecs, seeds) and train_dir is not None:
-        trained = sigs_from_results(train_codecs(seeds, train_dir, train_args))
+        trained = sigs_from_results(train_codecs(seeds, train_dir, train_args, reproduce_groups(codecs)))
         sigs = {**trained, **sigs}
     missing = missing_codecs(sigs, codecs, seeds)
     if missing:

@@ -4,7 +4,10 @@ Codecs are the codec reproduction's runs (`audiocraft_mmd.reproduce`), named by 
 
 - ``baseline``: `weight:0` (EnCodec, no independence loss);
 - ``mmd``: `weight:1e3` (EnCodec-MMD at the chosen weight, delay-aligned MMD);
-- ``mmd_parallel``: `alignment:parallel` (parallel MMD at the chosen weight; paper Table 2 ablation).
+- ``mmd_parallel``: `alignment:parallel` (parallel MMD at the chosen weight; paper Table 2 ablation);
+- ``mmd_conditional``: `shuffle:conditional` (issue #19);
+- ``pvq``, ``pvq_mmd``, ``pvq_dropout``, ``pvq_dropout_mmd``: the product quantizers without and with the
+  MMD (`quantizer:*`, `python -m audiocraft_mmd.reproduce --groups quantizer`; paper Table 5).
 
 Patterns: ``delay`` (MusicGen: the K codebooks of a frame predicted in parallel) and ``flatten``
 (audiocraft's `unroll`: one token per step, the joint distribution), same architecture and updates.
@@ -18,7 +21,9 @@ BASE_SOLVER = 'musicgen/musicgen_mmd_cpu'
 # mmd_conditional: the conditional (within strata of the past) MMD at the same weight (issue #19; codecs from
 # `python -m audiocraft_mmd.reproduce --groups shuffle`)
 CODECS: tp.Dict[str, str] = {'baseline': 'weight:0', 'mmd': 'weight:1e3', 'mmd_parallel': 'alignment:parallel',
-                             'mmd_conditional': 'shuffle:conditional'}
+                             'mmd_conditional': 'shuffle:conditional',
+                             'pvq': 'quantizer:pvq_w0', 'pvq_mmd': 'quantizer:pvq_w1e3',
+                             'pvq_dropout': 'quantizer:pvq_dropout_w0', 'pvq_dropout_mmd': 'quantizer:pvq_dropout_w1e3'}
 PATTERNS: tp.Dict[str, tp.Tuple[str, ...]] = {
     'delay': ('codebooks_pattern.modeling=delay',),
     'flatten': ('codebooks_pattern.modeling=unroll',),

@@ -4,9 +4,6 @@ MusicGen-MMD (paper section 4.1) is MusicGen trained on the tokens of an EnCodec
 side is unchanged, so this solver only fixes what breaks on torch 2.11 with our config tree.
 """
 import contextlib
-from pathlib import Path
-import tempfile
-import typing as tp
 
 import omegaconf
 
@@ -29,30 +26,30 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
             "renormalizing codec are decoded: a number > 0, e.g. 0.1 (-20 dBFS, the data builder's loudness)")
 
 
-def check_audiocraft_can_build(package: dict, ref: str) -> None:
-    """Refuse, with the reason, a codec that audiocraft's loader (which this solver hands the codec to) cannot
-    build: one with our quantizers (`encodec.quantizer: pvq`), which only `audiocraft_mmd.models.builders`
-    knows. Inference (`MusicGenMMD`, `load_compression_model`) loads such codecs; LM training does not yet."""
-    from ..models.builders import OUR_QUANTIZERS, quantizer_name
-    if 'xp.cfg' not in package:
-        return
-    name = quantizer_name(omegaconf.OmegaConf.create(package['xp.cfg']))
-    if name in OUR_QUANTIZERS:
-        raise NotImplementedError(f"compression_model_checkpoint={ref!r} is a codec with encodec.quantizer={name!r}: "
-                                  "the MusicGen solver loads its codec through audiocraft's builder, which only "
-                                  "knows rvq/no_quant; training an LM on these tokens is not supported yet")
+class _OurCodecLoader:
+    """Stands in for audiocraft's `CompressionSolver` inside `MusicGenSolver.build_model`, whose only use of it
+    is `CompressionSolver.wrapped_model_from_checkpoint(cfg, ref, device)`: the codec is loaded by
+    `audiocraft_mmd.models.loaders.load_compression_model` (our Dora folder, weights-only checkpoints, and our
+    quantizers and codecs, `pvq` and `dac`, which audiocraft's builder refuses), then wrapped by audiocraft's
+    `get_wrapped_compression_model` (`compression_model_n_q`, stereo interleaving) as audiocraft does."""
+
+    @staticmethod
+    def wrapped_model_from_checkpoint(cfg: omegaconf.DictConfig, checkpoint_path: str, device: str = 'cpu'):
+        from audiocraft.models.builders import get_wrapped_compression_model
+        from ..models.loaders import load_compression_model
+        return get_wrapped_compression_model(load_compression_model(checkpoint_path, device), cfg)
 
 
 @contextlib.contextmanager
-def _temporarily(cfg: omegaconf.DictConfig, key: str, value: tp.Any):
-    """Set `cfg[key] = value` inside the block only, so that the config stored in checkpoints
-    (and the XP signature) keep the user's value."""
-    old = cfg[key]
-    cfg[key] = value
+def _codecs_loaded_by_us():
+    """Inside the block, `audiocraft.solvers.musicgen` resolves `CompressionSolver` to `_OurCodecLoader`.
+    Scoped to one `build_model` call (restored even on error), so audiocraft's module is unchanged outside it."""
+    saved = musicgen.CompressionSolver
+    musicgen.CompressionSolver = _OurCodecLoader
     try:
         yield
     finally:
-        cfg[key] = old
+        musicgen.CompressionSolver = saved
 
 
 class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
@@ -63,13 +60,13 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
     (1) resolves `//sig/SIG` through `audiocraft.train`, whose hydra decorator needs audiocraft's
     source config tree (not shipped in its wheel), and (2) `torch.load`s the solver checkpoint with
     torch's default `weights_only=True`, which refuses the omegaconf objects in checkpoints written
-    by audiocraft's own solvers. `build_model` here exports the codec named by
-    `compression_model_checkpoint` (//sig/SIG in our Dora folder, an XP folder, a solver checkpoint
-    or an exported file; see `audiocraft_mmd.export.compression_package`) to a temporary exported
-    file and hands it to audiocraft as `//pretrained/<file>`, which audiocraft loads with
-    `CompressionModel.get_pretrained` (weights only). Everything else (the LM, its optimizer, the
-    `compression_model_n_q` wrapping, the codec/LM consistency checks) is audiocraft's code.
-    `//pretrained/NAME` references go to audiocraft unchanged. A codec trained with
+    by audiocraft's own solvers, and (3) builds the codec with audiocraft's builder, which knows neither our
+    product quantizer (`encodec.quantizer: pvq`) nor our DAC codec (`compression_model: dac`). `build_model`
+    here runs audiocraft's `build_model` with the codec loaded by `audiocraft_mmd.models.loaders`
+    (`_OurCodecLoader`: //sig/SIG in our Dora folder, an XP folder, a solver checkpoint or an exported file).
+    Everything else (the LM, its optimizer, the `compression_model_n_q` wrapping, the codec/LM consistency
+    checks) is audiocraft's code.
+    `//pretrained/NAME` references go to audiocraft's `CompressionModel.get_pretrained`. A codec trained with
     `encodec.renormalize=true` is wrapped so that its tokens carry no scale and generations decode at
     `compression_model_volume` (`audiocraft_mmd.models.fixed_volume`).
 
@@ -88,17 +85,7 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
         return {**super().evaluate(), **music_quality.evaluate_generation_metrics(self)}
 
     def build_model(self) -> None:
-        from ..export import compression_package, export_compression_model
         from ..models.fixed_volume import for_language_model
-        ref = str(self.cfg.compression_model_checkpoint)
-        if ref.startswith('//pretrained/'):
+        with _codecs_loaded_by_us():
             super().build_model()
-        else:
-            package, _ = compression_package(ref)  # read once: checked, then written for audiocraft's loader
-            check_audiocraft_can_build(package, ref)
-            with tempfile.TemporaryDirectory(prefix='musicgen_mmd_codec_') as tmp:
-                exported = export_compression_model(ref, Path(tmp) / 'compression_state_dict.bin', package)
-                self.logger.info("Compression model %s (exported to %s for audiocraft's loader)", ref, exported)
-                with _temporarily(self.cfg, 'compression_model_checkpoint', f'//pretrained/{exported}'):
-                    super().build_model()
         self.compression_model = for_language_model(self.compression_model, self.cfg.compression_model_volume)

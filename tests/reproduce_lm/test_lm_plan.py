@@ -47,3 +47,9 @@ def test_codec_sources(tmp_path):
         {'group': 'weight', 'label': '1e3', 'seed': 1, 'sig': 'c'},
         {'group': 'alignment', 'label': 'parallel', 'seed': 0, 'sig': 'd'}]}))
     assert sigs_from_results(results) == {('baseline', 0): 'a', ('mmd', 1): 'c', ('mmd_parallel', 0): 'd'}
+
+
+def test_missing_codecs_train_the_groups_that_make_them():
+    from audiocraft_mmd.reproduce_lm.codecs import reproduce_groups
+    assert reproduce_groups(['baseline', 'mmd']) == ['weight']
+    assert reproduce_groups(['mmd', 'pvq', 'pvq_dropout_mmd', 'mmd_parallel']) == ['alignment', 'quantizer', 'weight']

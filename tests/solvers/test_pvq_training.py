@@ -1,5 +1,6 @@
 """A 2-update run of `solver=compression/encodec_mmd_pvq_dropout_cpu` in process: it trains with the MMD term,
-logs liveness metrics, and its checkpoint loads (our loader, `model_from_checkpoint`) and exports."""
+logs liveness metrics, its checkpoint loads (our loader, `model_from_checkpoint`) and exports, and an LM
+trains on its tokens."""
 import pytest
 import torch
 
@@ -48,11 +49,21 @@ def test_checkpoint_loads_and_exports(trained, tmp_path):
     _same_codec(load_compression_model(exported), solver.model, audio)
 
 
-def test_lm_training_refuses_a_pvq_codec_with_the_reason(trained):
-    """The MusicGen solver hands its codec to audiocraft's builder, which has no `pvq`: a clear error, no KeyError."""
-    from audiocraft_mmd.export import compression_package
-    from audiocraft_mmd.solvers.musicgen_mmd import check_audiocraft_can_build
-    check_audiocraft_can_build({'xp.cfg': 'encodec: {quantizer: rvq}'}, 'codec')  # audiocraft's own: accepted
-    package, _ = compression_package(trained[0].folder)
-    with pytest.raises(NotImplementedError, match="encodec.quantizer='pvq'"):
-        check_audiocraft_can_build(package, 'codec')
+def test_lm_trains_on_pvq_tokens(trained, music_dataset, tmp_path):
+    """The MusicGen solver loads the codec with our loader (audiocraft's builder has no `pvq`): a debug LM
+    builds on the PVQ codec's tokens and takes a training step; its tokens are the codec's own."""
+    from conftest import datasource_overrides
+    from audiocraft_mmd.train import build_solver_in_process, main
+    solver = trained[0]
+    argv = ['solver=musicgen/debug', 'device=cpu', f'compression_model_checkpoint={solver.folder}',
+            'optim.epochs=1', 'optim.updates_per_epoch=1', *datasource_overrides(music_dataset)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(main.dora, 'dir', tmp_path / 'lm_dora')
+        lm = build_solver_in_process(argv)
+        codec = lm.compression_model
+        assert isinstance(getattr(codec, 'model', codec).quantizer, ProductVectorQuantizer), type(codec)
+        audio = next(iter(solver.dataloaders['valid']))[:2]
+        with torch.no_grad():
+            assert torch.equal(codec.encode(audio)[0], solver.model.encode(audio)[0])
+        train = lm.run_stage('train', lm.train)
+    assert torch.isfinite(torch.as_tensor(train['ce'])), train
