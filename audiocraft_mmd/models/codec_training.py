@@ -1,8 +1,8 @@
 """The `codec_training` config block: what makes a small EnCodec learn (see docs/codec_collapse.md).
 
-- `init`: `default` keeps PyTorch's initialization (audiocraft's); `preserve_signal` re-initializes the
-  SEANet encoder and decoder so that their output depends on their input at step 0
-  (`models/initialization.py`).
+- `init`: `default` keeps PyTorch's initialization (audiocraft's; DAC's own for a DAC codec);
+  `preserve_signal` re-initializes the SEANet (or DAC) encoder and decoder so that their output depends
+  on their input at step 0 (`models/initialization.py`).
 - `residual_scale`: with `preserve_signal`, the scale of each residual branch's last conv.
 - `dead_codes`: `audiocraft` keeps audiocraft 1.3.0's codebooks (a dead code's replacement is
   overwritten by the EMA update of the same step, so it never takes effect); `replace` uses
@@ -35,6 +35,15 @@ def validate_config(block: omegaconf.DictConfig) -> None:
             f"must be one of {DEAD_CODES}")
 
 
+def _residual_types(model: nn.Module) -> tp.Tuple[type, ...]:
+    """The residual blocks of the model's encoder and decoder (SEANet's, or DAC's residual units)."""
+    from .dac_codec import DACModel, residual_block_types
+    if isinstance(model, DACModel):
+        return residual_block_types()
+    from audiocraft.modules.seanet import SEANetResnetBlock
+    return (SEANetResnetBlock,)
+
+
 def apply_codec_training(model: nn.Module, block: tp.Optional[omegaconf.DictConfig]) -> tp.List[str]:
     """Apply the `codec_training` block to a freshly built compression model; returns what was done."""
     done: tp.List[str] = []
@@ -42,7 +51,8 @@ def apply_codec_training(model: nn.Module, block: tp.Optional[omegaconf.DictConf
         return done
     if block.init == 'preserve_signal':
         scale = float(block.residual_scale)
-        count = preserve_signal_(model.encoder, scale) + preserve_signal_(model.decoder, scale)
+        types = _residual_types(model)
+        count = preserve_signal_(model.encoder, scale, types) + preserve_signal_(model.decoder, scale, types)
         done.append(f"preserve_signal init of {count} convs (residual_scale {block.residual_scale})")
     if block.dead_codes == 'replace':
         done.append(f"dead-code replacement in {use_expiring_codebooks(model.quantizer)} codebooks")

@@ -163,6 +163,12 @@ class DACModel(EncodecModel):
         return F.pad(x, (0, -x.shape[-1] % self.hop_length)), None
 
 
+def residual_block_types() -> tp.Tuple[type, ...]:
+    """DAC's residual units (branch in `.block`), for `codec_training.init=preserve_signal`."""
+    from dac.model.dac import ResidualUnit
+    return (ResidualUnit,)
+
+
 def dac_from_config(cfg: omegaconf.DictConfig) -> DACModel:
     """The DACModel of a config with `compression_model: dac` (kwargs from the `dac` block, `sample_rate`)."""
     import dac  # descript-audio-codec; imported on use: it pulls in audiotools and tensorboard
@@ -220,11 +226,9 @@ def validate_dac_config(cfg: omegaconf.DictConfig) -> None:
 
 
 def _validate_around_dac(cfg: omegaconf.DictConfig) -> None:
-    """Blocks of other components that must suit a DAC codec: codec_training and mmd.streams."""
+    """Blocks of other components that must suit a DAC codec: codec_training.dead_codes and mmd.streams."""
     training = cfg.get('codec_training')
     if training is not None:
-        require(training.get('init') == 'default', 'codec_training.init', training.get('init'),
-                "must be `default` with compression_model=dac (DAC's own init; preserve_signal is SEANet's)")
         require(training.get('dead_codes') == 'audiocraft', 'codec_training.dead_codes', training.get('dead_codes'),
                 "must be `audiocraft` (no-op) with compression_model=dac: DAC's codebooks are trained by gradient, "
                 "there are no EMA codebooks to replace codes in")

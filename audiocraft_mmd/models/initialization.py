@@ -1,4 +1,4 @@
-"""Signal-preserving initialization of SEANet encoders and decoders.
+"""Signal-preserving initialization of SEANet (and DAC) encoders and decoders.
 
 Why: with PyTorch's default conv init (kaiming-uniform with a = sqrt(5): weight variance 1 / (3 fan_in),
 bias uniform in +-1/sqrt(fan_in)) each conv of a SEANet shrinks the input-dependent part of its
@@ -14,8 +14,15 @@ zeroes the biases, and scales the last conv of each residual branch by `residual
 residual block starts close to identity (as in Fixup / "zero-init residual"). Weight-normalized
 convs get their direction `weight_v` re-drawn and their gain `weight_g` set to its norm, so the
 effective weight is the drawn one. LSTMs keep their init (they sit behind a skip connection).
+
+DAC (`models/dac_codec.py`) has the same problem at CPU scale: with its own init (PyTorch's weights,
+zero biases) the encoder output of `compression/dac_mmd_cpu` has an RMS of 0.003 for inputs at 0.1, and
+within 20 updates the constant parts that training adds to it (conv biases, Snake's sin^2 offsets)
+dominate: all frames pick one code and the output no longer depends on the input. Its residual units
+(`.block`: Snake, conv k7, Snake, conv k1) are scaled like SEANet's resnet blocks.
 """
 import math
+import typing as tp
 
 import torch
 from torch import nn
@@ -39,13 +46,17 @@ def _set_weight_(conv: nn.Module, std: float) -> None:
             conv.bias.zero_()
 
 
-def preserve_signal_(module: nn.Module, residual_scale: float = 0.1) -> int:
-    """Re-initialize the convs of `module` (a SEANet encoder or decoder) in place; returns how many."""
+def preserve_signal_(module: nn.Module, residual_scale: float = 0.1,
+                     residual_types: tp.Tuple[type, ...] = (SEANetResnetBlock,)) -> int:
+    """Re-initialize the convs of `module` (a SEANet or DAC encoder or decoder) in place; returns how many.
+
+    `residual_types`: the residual blocks, whose branch is their `.block` (SEANet's resnet blocks; DAC's
+    residual units, `models.dac_codec.residual_block_types()`)."""
     convs = [m for m in module.modules() if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d))]
     for conv in convs:
         _set_weight_(conv, 1. / math.sqrt(_fan_in(conv)))
     for block in module.modules():
-        if isinstance(block, SEANetResnetBlock):
+        if isinstance(block, residual_types):
             last = [m for m in block.block.modules() if isinstance(m, nn.Conv1d)][-1]
             _set_weight_(last, residual_scale / math.sqrt(_fan_in(last)))
     return len(convs)

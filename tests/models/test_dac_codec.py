@@ -121,7 +121,6 @@ def test_config_errors_name_the_key(key, value):
 @pytest.mark.parametrize('change, key', [
     ({'channels': 2}, 'channels'),
     ({'sample_rate': 8004}, 'sample_rate'),
-    ({'codec_training': {'init': 'preserve_signal', 'dead_codes': 'audiocraft'}}, 'codec_training.init'),
     ({'codec_training': {'init': 'default', 'dead_codes': 'replace'}}, 'codec_training.dead_codes'),
     ({'mmd': {'streams': 'latent'}}, 'mmd.streams'),
     ({'compression_model': 'soundstream'}, 'compression_model'),
@@ -140,3 +139,26 @@ def test_unknown_and_missing_keys():
     del cfg.dac['n_q'], cfg.dac['codebook_dim']
     with pytest.raises(ConfigError, match=r"`dac=\['codebook_dim'\]`.*missing"):
         validate_config(cfg)
+
+
+def test_preserve_signal_init_scales_dacs_residual_units():
+    """codec_training.init=preserve_signal on DAC: convs drawn at variance 1 / fan_in, the last conv of each residual
+    unit at residual_scale**2 / fan_in, and an encoder output at the input's scale (DAC's own init: ~1/30 of it)."""
+    from dac.model.dac import ResidualUnit
+    from audiocraft_mmd.models.codec_training import apply_codec_training
+    from audiocraft_mmd.models.initialization import _fan_in
+    x = audio(length=800)
+    default = tiny_model(encoder_dim=8, decoder_dim=64, latent_dim=32)
+    model = tiny_model(encoder_dim=8, decoder_dim=64, latent_dim=32)
+    block = omegaconf.OmegaConf.create({'init': 'preserve_signal', 'residual_scale': 0.1, 'dead_codes': 'audiocraft'})
+    assert apply_codec_training(model, block) == ['preserve_signal init of 32 convs (residual_scale 0.1)']
+    units = [m for m in model.modules() if isinstance(m, ResidualUnit)]
+    assert len(units) == 12
+    for unit in units:
+        last = unit.block[-1]
+        assert 0.05 < last.weight_v.std().item() * math.sqrt(_fan_in(last)) < 0.2
+        assert torch.allclose(last.weight_g.flatten(), last.weight_v.flatten(1).norm(dim=1))
+    with torch.no_grad():
+        scale = {name: m.encoder(m.preprocess(x)[0]).pow(2).mean().sqrt().item() / x.pow(2).mean().sqrt().item()
+                 for name, m in (('default', default), ('preserve', model))}
+    assert scale['default'] < 0.2 < 0.5 < scale['preserve']
