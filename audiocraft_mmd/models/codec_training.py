@@ -6,9 +6,10 @@
 - `residual_scale`: with `preserve_signal`, the scale of each residual branch's last conv.
 - `dead_codes`: `audiocraft` keeps audiocraft 1.3.0's codebooks (a dead code's replacement is
   overwritten by the EMA update of the same step, so it never takes effect); `replace` uses
-  `compat.codebook_expiry.ExpiringCodebook`, whose replacement takes effect.
+  `compat.codebook_expiry.ExpiringCodebook`, whose replacement takes effect (for a DAC codec, whose
+  codebooks are learned by gradient: `quantization.code_restarts.CodeRestarts`).
 
-Both act on training only: checkpoints and exports keep audiocraft's EnCodec state-dict keys.
+Both act on training only: checkpoints and exports keep audiocraft's (or DAC's) state-dict keys.
 """
 import typing as tp
 
@@ -46,6 +47,7 @@ def _residual_types(model: nn.Module) -> tp.Tuple[type, ...]:
 
 def apply_codec_training(model: nn.Module, block: tp.Optional[omegaconf.DictConfig]) -> tp.List[str]:
     """Apply the `codec_training` block to a freshly built compression model; returns what was done."""
+    from .dac_codec import DACModel
     done: tp.List[str] = []
     if block is None:
         return done
@@ -54,6 +56,9 @@ def apply_codec_training(model: nn.Module, block: tp.Optional[omegaconf.DictConf
         types = _residual_types(model)
         count = preserve_signal_(model.encoder, scale, types) + preserve_signal_(model.decoder, scale, types)
         done.append(f"preserve_signal init of {count} convs (residual_scale {block.residual_scale})")
-    if block.dead_codes == 'replace':
+    if block.dead_codes == 'replace' and isinstance(model, DACModel):
+        model.quantizer.use_code_restarts()
+        done.append(f"dead-code restarts in DAC's {model.quantizer.max_n_q} codebooks")
+    elif block.dead_codes == 'replace':
         done.append(f"dead-code replacement in {use_expiring_codebooks(model.quantizer)} codebooks")
     return done

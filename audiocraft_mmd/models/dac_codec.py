@@ -38,6 +38,7 @@ from audiocraft.quantization.base import BaseQuantizer, QuantizedResult
 from torch import nn
 
 from ..config_validation import is_int, require
+from ..quantization.code_restarts import CodeRestarts
 from ..quantization.codebook_count import SelectableCodebooks
 
 # kwargs of `dac.model.DAC` that the `dac` block passes on, then the keys of our wrapper
@@ -70,6 +71,12 @@ class DACQuantizer(SelectableCodebooks, BaseQuantizer):
         self.bins = rvq.codebook_size
         self.dimension = rvq.quantizers[0].in_proj.in_channels
         self.commitment_weight, self.codebook_weight = commitment_weight, codebook_weight
+        self.restarts: tp.Optional[CodeRestarts] = None
+
+    def use_code_restarts(self) -> None:
+        """Restart dead entries after each training forward (`quantization.code_restarts`; audiocraft's
+        RVQ defaults: decay 0.99, threshold 2 picks per batch). `codec_training.dead_codes=replace`."""
+        self.restarts = CodeRestarts(self.max_n_q, self.bins)
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -83,10 +90,13 @@ class DACQuantizer(SelectableCodebooks, BaseQuantizer):
         if self.training and self.n_q != self.max_n_q:
             raise RuntimeError(f"DAC's training forward runs all {self.max_n_q} codebooks (quantizer dropout picks "
                                f"fewer per item); set_num_codebooks({self.n_q}) applies to eval only")
-        quantized, codes, _, commitment, codebook = self.rvq(x, n_quantizers=self.n_q)
+        quantized, codes, latents, commitment, codebook = self.rvq(x, n_quantizers=self.n_q)
         penalty = self.commitment_weight * commitment + self.codebook_weight * codebook
         bandwidth = torch.full((x.shape[0],), self.n_q * math.log2(self.bins) * frame_rate / 1000, device=x.device)
         metrics = {'vq_commitment': commitment.detach(), 'vq_codebook': codebook.detach()}
+        if self.training and self.restarts is not None:
+            restarted = self.restarts([layer.codebook.weight.data for layer in self.layers], codes, latents)
+            metrics['vq_restarts'] = restarted.sum().float()
         return QuantizedResult(quantized, codes, bandwidth, penalty=penalty, metrics=metrics)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -226,12 +236,8 @@ def validate_dac_config(cfg: omegaconf.DictConfig) -> None:
 
 
 def _validate_around_dac(cfg: omegaconf.DictConfig) -> None:
-    """Blocks of other components that must suit a DAC codec: codec_training.dead_codes and mmd.streams."""
-    training = cfg.get('codec_training')
-    if training is not None:
-        require(training.get('dead_codes') == 'audiocraft', 'codec_training.dead_codes', training.get('dead_codes'),
-                "must be `audiocraft` (no-op) with compression_model=dac: DAC's codebooks are trained by gradient, "
-                "there are no EMA codebooks to replace codes in")
+    """Blocks of other components that must suit a DAC codec: mmd.streams (codec_training.dead_codes: `replace`
+    restarts DAC's dead entries, `audiocraft` leaves DAC's quantizer as it is)."""
     streams = cfg.get('mmd', {}).get('streams')
     if streams is not None:
         require(streams in DAC_STREAM_KINDS, 'mmd.streams', streams,

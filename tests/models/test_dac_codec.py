@@ -121,7 +121,6 @@ def test_config_errors_name_the_key(key, value):
 @pytest.mark.parametrize('change, key', [
     ({'channels': 2}, 'channels'),
     ({'sample_rate': 8004}, 'sample_rate'),
-    ({'codec_training': {'init': 'default', 'dead_codes': 'replace'}}, 'codec_training.dead_codes'),
     ({'mmd': {'streams': 'latent'}}, 'mmd.streams'),
     ({'compression_model': 'soundstream'}, 'compression_model'),
 ])
@@ -162,3 +161,25 @@ def test_preserve_signal_init_scales_dacs_residual_units():
         scale = {name: m.encoder(m.preprocess(x)[0]).pow(2).mean().sqrt().item() / x.pow(2).mean().sqrt().item()
                  for name, m in (('default', default), ('preserve', model))}
     assert scale['default'] < 0.2 < 0.5 < scale['preserve']
+
+
+def test_dead_code_restarts_in_training_only_and_state_dict_unchanged():
+    """codec_training.dead_codes=replace on DAC: CodeRestarts after each training forward (reported as
+    vq_restarts), never in eval, and no new state-dict keys (exports stay DAC's)."""
+    from audiocraft_mmd.models.codec_training import apply_codec_training
+    model = tiny_model()
+    keys = set(model.state_dict())
+    block = omegaconf.OmegaConf.create({'init': 'default', 'residual_scale': 0.1, 'dead_codes': 'replace'})
+    assert apply_codec_training(model, block) == [f"dead-code restarts in DAC's {TINY_DAC['n_codebooks']} codebooks"]
+    assert set(model.state_dict()) == keys
+    model.quantizer.restarts.threshold = 1e9  # every entry counts as dead: all restart at the first forward
+    x = audio(length=1600)
+    before = [layer.codebook.weight.detach().clone() for layer in model.quantizer.layers]
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    assert all(torch.equal(b, layer.codebook.weight) for b, layer in zip(before, model.quantizer.layers))
+    model.train()
+    result = model(x)
+    assert result.metrics['vq_restarts'].item() == TINY_DAC['n_codebooks'] * TINY_DAC['codebook_size']
+    assert not any(torch.equal(b, layer.codebook.weight) for b, layer in zip(before, model.quantizer.layers))

@@ -115,7 +115,7 @@ def test_dac_configs_keep_encodec_mmds_tokens(name, bins):
     ('dac.n_codebooks=1', 'dac.n_codebooks'),   # the loss needs 2 codebooks
     ('mmd.streams=latent', 'mmd.streams'),
     ('dac.encoder_rates=[2,4,8,5]', 'dac.encoder_rates'),
-    ('codec_training.dead_codes=replace', 'codec_training.dead_codes'),
+    ('codec_training.dead_codes=expire', 'codec_training.dead_codes'),
 ])
 def test_config_errors_name_key_and_value(override, key):
     from audiocraft_mmd.config_validation import ConfigError
