@@ -83,8 +83,8 @@ def report(work: str, out: str) -> None:
         if peak and row['device'].startswith('cuda'):
             row['fraction_of_fp32_matmul_peak'] = row['tflops_fwd_bound'] / peak
     os.makedirs(os.path.dirname(out) or '.', exist_ok=True)
-    with open(out, 'w') as f:
-        json.dump(result, f, indent=1)
+    with open(out, 'w') as f:  # the machine's throwaway work folder, as $WORK: the report gets committed
+        f.write(json.dumps(result, indent=1).replace(os.path.abspath(work), '$WORK'))
     print(f"wrote {out}: " + ', '.join(f"{k} {'ok' if v['ok'] else 'FAILED rc=' + str(v['rc'])}"
                                        for k, v in stages.items()))
 

@@ -69,3 +69,10 @@ def test_delay_needs_two_codebooks(mmd_cfg):
 def test_unknown_solver_named():
     with pytest.raises(ConfigError, match='solver'):
         validate_config(omegaconf.OmegaConf.create({'solver': 'compresion_mmd'}))
+
+
+def test_quantizer_warmup_is_refused_outside_dac(mmd_cfg):
+    cfg = omegaconf.OmegaConf.create(omegaconf.OmegaConf.to_container(mmd_cfg))
+    cfg.codec_training.quantizer_warmup = 10
+    with pytest.raises(ConfigError, match=r"codec_training\.quantizer_warmup.*compression_model=dac only"):
+        validate_config(cfg)

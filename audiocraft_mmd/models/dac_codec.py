@@ -72,6 +72,8 @@ class DACQuantizer(SelectableCodebooks, BaseQuantizer):
         self.dimension = rvq.quantizers[0].in_proj.in_channels
         self.commitment_weight, self.codebook_weight = commitment_weight, codebook_weight
         self.restarts: tp.Optional[CodeRestarts] = None
+        # training only: the decoder gets quantized + residual_mix * (x - quantized) (codec_training.quantizer_warmup)
+        self.residual_mix = 0.
 
     def use_code_restarts(self) -> None:
         """Restart dead entries after each training forward (`quantization.code_restarts`; audiocraft's
@@ -94,6 +96,8 @@ class DACQuantizer(SelectableCodebooks, BaseQuantizer):
         penalty = self.commitment_weight * commitment + self.codebook_weight * codebook
         bandwidth = torch.full((x.shape[0],), self.n_q * math.log2(self.bins) * frame_rate / 1000, device=x.device)
         metrics = {'vq_commitment': commitment.detach(), 'vq_codebook': codebook.detach()}
+        if self.training and self.residual_mix > 0:
+            quantized = quantized + self.residual_mix * (x - quantized)
         if self.training and self.restarts is not None:
             restarted = self.restarts([layer.codebook.weight.data for layer in self.layers], codes, latents)
             metrics['vq_restarts'] = restarted.sum().float()

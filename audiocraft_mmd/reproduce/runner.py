@@ -56,7 +56,8 @@ TRAINING_BLOCKS = ('losses', 'mmd', 'balancer', 'optim', 'seanet', 'rvq', 'encod
                    'codec_training')
 # Keys added to a training block after XPs were trained, each with the value that does what those XPs did
 # (an XP saved without the key, composed now with this value, is the same model: not a drift).
-COMPATIBLE_ADDITIONS: tp.Dict[str, tp.Any] = {'mmd.estimator': 'exact', 'mmd.scope': 'rank', 'mmd.shuffle': 'global'}
+COMPATIBLE_ADDITIONS: tp.Dict[str, tp.Any] = {'mmd.estimator': 'exact', 'mmd.scope': 'rank', 'mmd.shuffle': 'global',
+                                              'codec_training.quantizer_warmup': 0}
 _ABSENT = object()
 
 

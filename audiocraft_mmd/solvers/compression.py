@@ -20,6 +20,9 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
     model_builders.validate_config(cfg)
     if 'codec_training' in cfg:
         codec_training.validate_config(cfg.codec_training)
+        warmup = cfg.codec_training.get('quantizer_warmup', 0)
+        require(warmup == 0 or cfg.get('compression_model') == 'dac', 'codec_training.quantizer_warmup', warmup,
+                f"is implemented for compression_model=dac only (got {cfg.get('compression_model')!r}); use 0")
     if 'liveness' in cfg:
         batches = cfg.liveness.get('valid_batches')
         require(is_int(batches) and batches >= 0, 'liveness.valid_batches', batches, "must be an integer >= 0")
@@ -107,6 +110,16 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
             self.logger.info("Continuing from provided checkpoint: %s", path)
             return load_state(path)
         return super().load_from_pretrained(name)
+
+    def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):
+        """audiocraft's step; during `codec_training.quantizer_warmup` the DAC quantizer's residual mix is set
+        from the update count first (so a resumed run continues the schedule)."""
+        warmup = self.cfg.get('codec_training', {}).get('quantizer_warmup', 0)
+        if warmup and self.is_training:
+            update = (self.epoch - 1) * self.cfg.optim.updates_per_epoch + idx
+            self.model.quantizer.residual_mix = codec_training.residual_mix(update, warmup)
+            metrics['residual_mix'] = self.model.quantizer.residual_mix
+        return super().run_step(idx, batch, metrics)
 
     def valid(self):
         metrics = super().valid()

@@ -183,3 +183,25 @@ def test_dead_code_restarts_in_training_only_and_state_dict_unchanged():
     result = model(x)
     assert result.metrics['vq_restarts'].item() == TINY_DAC['n_codebooks'] * TINY_DAC['codebook_size']
     assert not any(torch.equal(b, layer.codebook.weight) for b, layer in zip(before, model.quantizer.layers))
+
+
+def test_residual_mix_fades_the_decoder_input_from_latent_to_codes():
+    """codec_training.quantizer_warmup: the schedule (1 -> 0 linearly over `warmup` updates) and its effect in
+    DAC's training forward (mix 1: the decoder gets the latent itself; eval ignores the mix)."""
+    from audiocraft_mmd.models.codec_training import residual_mix
+    assert [residual_mix(u, 120) for u in (0, 30, 120, 500)] == [1., 0.75, 0., 0.]
+    assert residual_mix(0, 0) == 0.
+    model = tiny_model()
+    x = audio(length=1600)
+    latent = model.encoder(model.preprocess(x)[0])
+    quantizer = model.quantizer
+    quantizer.train()
+    torch.manual_seed(0)
+    codes_only = quantizer(latent, frame_rate=50)
+    quantizer.residual_mix = 1.
+    torch.manual_seed(0)
+    mixed = quantizer(latent, frame_rate=50)
+    assert torch.allclose(mixed.x, latent, atol=1e-6) and not torch.allclose(codes_only.x, latent, atol=1e-3)
+    assert torch.equal(mixed.codes, codes_only.codes), "the codes (LM tokens) do not depend on the mix"
+    quantizer.eval()
+    assert torch.allclose(quantizer(latent, frame_rate=50).x, quantizer.decode(quantizer.encode(latent)), atol=1e-6)

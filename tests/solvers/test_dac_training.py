@@ -40,6 +40,10 @@ def test_two_updates_train_with_the_mmd_and_log_liveness(trained):
     assert any(not torch.equal(a, b) for a, b in zip(before, solver.model.encoder.parameters()))
     for key in ('sisnr_db', 'cross_corr', 'min_usage', 'mmd', *(f'perplexity_{k}' for k in range(4))):
         assert key in valid and torch.isfinite(torch.as_tensor(valid[key])), key
+    # quantizer warm-up: updates 0 and 1 of 120 give the decoder 1 and 119/120 of the residual (averaged)
+    assert solver.cfg.codec_training.quantizer_warmup == 120
+    assert train['residual_mix'] == pytest.approx((1 + 119 / 120) / 2)
+    assert 'residual_mix' not in valid
 
 
 @pytest.mark.parametrize('kind', ['projected', 'quantized'])
@@ -116,6 +120,7 @@ def test_dac_configs_keep_encodec_mmds_tokens(name, bins):
     ('mmd.streams=latent', 'mmd.streams'),
     ('dac.encoder_rates=[2,4,8,5]', 'dac.encoder_rates'),
     ('codec_training.dead_codes=expire', 'codec_training.dead_codes'),
+    ('codec_training.quantizer_warmup=-1', 'codec_training.quantizer_warmup'),
 ])
 def test_config_errors_name_key_and_value(override, key):
     from audiocraft_mmd.config_validation import ConfigError
