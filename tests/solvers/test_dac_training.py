@@ -127,3 +127,11 @@ def test_config_errors_name_key_and_value(override, key):
     cfg = main.get_xp(['solver=compression/dac_mmd_cpu', override]).cfg
     with pytest.raises(ConfigError, match=rf"`{key}="):
         validate_config(cfg)
+
+
+def test_no_quantizer_warmup_when_continuing_from_a_trained_codec(trained, music_dataset, tmp_path):
+    """A branch (`continue_from`) starts from a trained quantizer: the decoder gets the codes from its first update."""
+    from conftest import trained_in_process
+    argv = _argv(music_dataset, f'continue_from={trained[0].folder}')
+    with trained_in_process(argv, tmp_path / 'branch_dora') as (solver, train, _, _):
+        assert solver.model.quantizer.residual_mix == 0. and 'residual_mix' not in train
