@@ -52,6 +52,17 @@ def trained_in_process(argv: tp.Sequence[str], dora_dir: Path):
         yield solver, train, valid, before
 
 
+def reloaded_codecs(solver, export_dir: Path) -> list:
+    """The codec of a trained solver (checkpoint saved) as users get it back: our loader on its XP folder,
+    `CompressionSolver.model_from_checkpoint` on its checkpoint, and our loader on its export in `export_dir`."""
+    from audiocraft_mmd.export import export_compression_model
+    from audiocraft_mmd.models.loaders import load_compression_model
+    from audiocraft_mmd.solvers.compression import CompressionSolver
+    exported = export_compression_model(solver.folder, export_dir / 'compression_state_dict.bin')
+    return [load_compression_model(solver.folder), CompressionSolver.model_from_checkpoint(solver.checkpoint_path()),
+            load_compression_model(exported)]
+
+
 @pytest.fixture
 def dora_dir(tmp_path, monkeypatch) -> Path:
     """A private Dora output folder for XPs run by a test (env var read by audiocraft_mmd.environment)."""

@@ -22,6 +22,7 @@ from torch import nn
 
 from ..compat.codebook_expiry import use_expiring_codebooks
 from ..config_validation import is_int, require
+from .dac_codec import DACModel, residual_block_types
 from .initialization import preserve_signal_
 
 INITS = ('default', 'preserve_signal')
@@ -50,7 +51,6 @@ def residual_mix(update: int, warmup: int) -> float:
 
 def _residual_types(model: nn.Module) -> tp.Tuple[type, ...]:
     """The residual blocks of the model's encoder and decoder (SEANet's, or DAC's residual units)."""
-    from .dac_codec import DACModel, residual_block_types
     if isinstance(model, DACModel):
         return residual_block_types()
     from audiocraft.modules.seanet import SEANetResnetBlock
@@ -59,7 +59,6 @@ def _residual_types(model: nn.Module) -> tp.Tuple[type, ...]:
 
 def apply_codec_training(model: nn.Module, block: tp.Optional[omegaconf.DictConfig]) -> tp.List[str]:
     """Apply the `codec_training` block to a freshly built compression model; returns what was done."""
-    from .dac_codec import DACModel
     done: tp.List[str] = []
     if block is None:
         return done

@@ -60,8 +60,7 @@ def reproduce_groups(codecs: tp.Sequence[str]) -> tp.List[str]:
     return sorted({CODECS[codec].partition(':')[0] for codec in codecs})
 
 
-def train_codecs(seeds: tp.Sequence[int], out: Path, extra: tp.Sequence[str] = (),
-                 groups: tp.Sequence[str] = ('weight', 'alignment')) -> Path:
+def train_codecs(seeds: tp.Sequence[int], out: Path, extra: tp.Sequence[str], groups: tp.Sequence[str]) -> Path:
     """Run the codec reproduction (its CLI: the same runner, resumable) for `groups`; returns its results.json."""
     command = [sys.executable, '-m', 'audiocraft_mmd.reproduce', '--seeds', *map(str, seeds),
                '--groups', *groups, '--out', str(out), *extra]

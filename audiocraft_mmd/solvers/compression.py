@@ -160,3 +160,11 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
         """Compression model from `//sig/SIG`, a checkpoint, an exported file or `//pretrained/NAME`."""
         from ..models.loaders import load_compression_model
         return load_compression_model(checkpoint_path, device=str(device))
+
+    @staticmethod
+    def wrapped_model_from_checkpoint(cfg: omegaconf.DictConfig, checkpoint_path: tp.Any, device: tp.Any = 'cpu'):
+        """`model_from_checkpoint` (ours: our quantizers and codecs too), wrapped by audiocraft's
+        `get_wrapped_compression_model` (`compression_model_n_q`, stereo interleaving). audiocraft's version
+        calls audiocraft's own `CompressionSolver.model_from_checkpoint`, which knows neither."""
+        from audiocraft.models.builders import get_wrapped_compression_model
+        return get_wrapped_compression_model(CompressionSolver.model_from_checkpoint(checkpoint_path, device), cfg)

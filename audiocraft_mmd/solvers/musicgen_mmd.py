@@ -12,6 +12,7 @@ from audiocraft.solvers import musicgen
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin
 from ..config_validation import require
 from ..metrics import music_quality
+from .compression import CompressionSolver
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
@@ -26,26 +27,13 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
             "renormalizing codec are decoded: a number > 0, e.g. 0.1 (-20 dBFS, the data builder's loudness)")
 
 
-class _OurCodecLoader:
-    """Stands in for audiocraft's `CompressionSolver` inside `MusicGenSolver.build_model`, whose only use of it
-    is `CompressionSolver.wrapped_model_from_checkpoint(cfg, ref, device)`: the codec is loaded by
-    `audiocraft_mmd.models.loaders.load_compression_model` (our Dora folder, weights-only checkpoints, and our
-    quantizers and codecs, `pvq` and `dac`, which audiocraft's builder refuses), then wrapped by audiocraft's
-    `get_wrapped_compression_model` (`compression_model_n_q`, stereo interleaving) as audiocraft does."""
-
-    @staticmethod
-    def wrapped_model_from_checkpoint(cfg: omegaconf.DictConfig, checkpoint_path: str, device: str = 'cpu'):
-        from audiocraft.models.builders import get_wrapped_compression_model
-        from ..models.loaders import load_compression_model
-        return get_wrapped_compression_model(load_compression_model(checkpoint_path, device), cfg)
-
-
 @contextlib.contextmanager
 def _codecs_loaded_by_us():
-    """Inside the block, `audiocraft.solvers.musicgen` resolves `CompressionSolver` to `_OurCodecLoader`.
+    """Inside the block, `audiocraft.solvers.musicgen` resolves `CompressionSolver` to ours, whose
+    `wrapped_model_from_checkpoint` (the only use `MusicGenSolver.build_model` makes of it) loads with our loader.
     Scoped to one `build_model` call (restored even on error), so audiocraft's module is unchanged outside it."""
     saved = musicgen.CompressionSolver
-    musicgen.CompressionSolver = _OurCodecLoader
+    musicgen.CompressionSolver = CompressionSolver
     try:
         yield
     finally:
@@ -62,8 +50,9 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
     torch's default `weights_only=True`, which refuses the omegaconf objects in checkpoints written
     by audiocraft's own solvers, and (3) builds the codec with audiocraft's builder, which knows neither our
     product quantizer (`encodec.quantizer: pvq`) nor our DAC codec (`compression_model: dac`). `build_model`
-    here runs audiocraft's `build_model` with the codec loaded by `audiocraft_mmd.models.loaders`
-    (`_OurCodecLoader`: //sig/SIG in our Dora folder, an XP folder, a solver checkpoint or an exported file).
+    here runs audiocraft's `build_model` with the codec loaded by our `CompressionSolver.wrapped_model_from_checkpoint`
+    (`audiocraft_mmd.models.loaders`: //sig/SIG in our Dora folder, an XP folder, a solver checkpoint or an exported
+    file).
     Everything else (the LM, its optimizer, the `compression_model_n_q` wrapping, the codec/LM consistency
     checks) is audiocraft's code.
     `//pretrained/NAME` references go to audiocraft's `CompressionModel.get_pretrained`. A codec trained with

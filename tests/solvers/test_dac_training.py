@@ -5,10 +5,8 @@ import copy
 import pytest
 import torch
 
-from audiocraft_mmd.export import export_compression_model
 from audiocraft_mmd.models.builders import codebook_counts, hop_length
 from audiocraft_mmd.models.dac_codec import DACModel
-from audiocraft_mmd.models.loaders import load_compression_model
 from audiocraft_mmd.solvers.builders import validate_config
 from audiocraft_mmd.solvers.compression import CompressionSolver
 from audiocraft_mmd.train import main
@@ -96,12 +94,11 @@ def _same_codec(model, reference, audio):
 
 
 def test_checkpoint_loads_and_exports(trained, tmp_path):
+    from conftest import reloaded_codecs
     solver = trained[0]
     audio = next(iter(solver.dataloaders['valid']))[:2]
-    _same_codec(load_compression_model(solver.folder), solver.model, audio)
-    _same_codec(CompressionSolver.model_from_checkpoint(solver.checkpoint_path()), solver.model, audio)
-    exported = export_compression_model(solver.folder, tmp_path / 'compression_state_dict.bin')
-    _same_codec(load_compression_model(exported), solver.model, audio)
+    for model in reloaded_codecs(solver, tmp_path):
+        _same_codec(model, solver.model, audio)
 
 
 @pytest.mark.parametrize('name, bins', [('dac_mmd_cpu', 64), ('dac_mmd_32khz', 2048)])

@@ -1,13 +1,10 @@
 """A 2-update run of `solver=compression/encodec_mmd_pvq_dropout_cpu` in process: it trains with the MMD term,
-logs liveness metrics, its checkpoint loads (our loader, `model_from_checkpoint`) and exports, and an LM
-trains on its tokens."""
+logs liveness metrics, its checkpoint loads (our loader, `model_from_checkpoint`, the export:
+`conftest.reloaded_codecs`), and an LM trains on its tokens."""
 import pytest
 import torch
 
-from audiocraft_mmd.export import export_compression_model
-from audiocraft_mmd.models.loaders import load_compression_model
 from audiocraft_mmd.quantization.product import ProductVectorQuantizer
-from audiocraft_mmd.solvers.compression import CompressionSolver
 
 
 @pytest.fixture(scope='module')
@@ -41,12 +38,11 @@ def _same_codec(model, reference, audio):
 
 
 def test_checkpoint_loads_and_exports(trained, tmp_path):
+    from conftest import reloaded_codecs
     solver = trained[0]
     audio = next(iter(solver.dataloaders['valid']))[:2]
-    _same_codec(load_compression_model(solver.folder), solver.model, audio)
-    _same_codec(CompressionSolver.model_from_checkpoint(solver.checkpoint_path()), solver.model, audio)
-    exported = export_compression_model(solver.folder, tmp_path / 'compression_state_dict.bin')
-    _same_codec(load_compression_model(exported), solver.model, audio)
+    for model in reloaded_codecs(solver, tmp_path):
+        _same_codec(model, solver.model, audio)
 
 
 def test_lm_trains_on_pvq_tokens(trained, music_dataset, tmp_path):
