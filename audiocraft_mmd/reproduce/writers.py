@@ -1,4 +1,4 @@
-"""Write the reproduction report: JSON of every number, a Markdown table, two PNG figures."""
+"""Write the reproduction report: JSON of every number, a Markdown table, PNG figures."""
 import json
 from pathlib import Path
 import typing as tp
@@ -6,6 +6,12 @@ import typing as tp
 from ..environment import repo_relative
 from .plan import CHOSEN_WEIGHT, WEIGHTS, weight_label
 from .claims import LIVE_CROSS_CORR, LIVE_LOGMEL_CORR, LIVE_MIN_USAGE, METRICS, Record
+
+# Weight sweeps drawn as the paper's figures: setting-key prefix (the plan's labels) -> (file, caption).
+# Fig. 2 is EnCodec's sweep, Fig. 3 (Appendix B) the same axes for RVQGAN/DAC.
+SWEEP_FIGURES = {'weight:': ('fig2_weight_sweep.png', 'paper Fig. 2 analogue, EnCodec'),
+                 'dac:w': ('fig3_dac_weight_sweep.png', 'paper Fig. 3 analogue, DAC')}
+MI_FIGURE = ('mi_per_codebook.png', 'MI of each codebook with the others')
 
 # Reconstruction, liveness, independence.
 TABLE_METRICS = ('msspec', 'si_snr_db', 'logmel_corr', 'fad_musicnn', 'cross_corr', 'min_usage', 'live',
@@ -65,6 +71,13 @@ def _fad_note(summary: dict, meta: dict) -> str:
             'comparable to other musicnn FADs at this set size only.')
 
 
+def _figures(summary: dict) -> tp.List[tp.Tuple[str, str, tp.Optional[str]]]:
+    """(file, caption, sweep key prefix or None for the MI bars) of each figure `summary` has data for."""
+    sweeps = [(name, caption, prefix) for prefix, (name, caption) in SWEEP_FIGURES.items()
+              if _sweep_keys(summary, prefix)]
+    return sweeps + ([(*MI_FIGURE, None)] if summary else [])
+
+
 def markdown(summary: dict, claims: tp.Sequence[Record], ablations: tp.Sequence[Record], meta: dict) -> str:
     schedule = meta.get('schedule', {})
     lines = ['# EnCodec-MMD at CPU scale: reproduction of the paper\'s codec-level claims', '',
@@ -101,16 +114,22 @@ def markdown(summary: dict, claims: tp.Sequence[Record], ablations: tp.Sequence[
         for r in ablations:
             lines.append(f"| {r['variant']} | {r['reference']} | {r['metric']} | {r['mean_a']:.4g} | "
                          f"{r['mean_b']:.4g} | {r['diff']:+.3g} | {r['se']:.2g} |")
-    lines += ['', 'Figures: `fig2_weight_sweep.png` (paper Fig. 2 analogue), `mi_per_codebook.png`.', '']
+    figures = ', '.join(f'`{name}` ({caption})' for name, caption, _ in _figures(summary))
+    lines += ['', f'Figures: {figures or "none"}.', '']
     return '\n'.join(lines)
 
 
-def plot_weight_sweep(summary: dict, path: Path) -> None:
-    """MMD, TC, MSSpec (and code entropy) against the MMD weight, mean ± std over seeds, seeds as dots."""
+def _sweep_keys(summary: dict, prefix: str) -> tp.List[str]:
+    return [f'{prefix}{weight_label(w)}' for w in WEIGHTS if f'{prefix}{weight_label(w)}' in summary]
+
+
+def plot_weight_sweep(summary: dict, path: Path, prefix: str = 'weight:') -> None:
+    """MMD, TC, MSSpec (and code entropy) against the MMD weight of the settings `<prefix><weight>`,
+    mean ± std over seeds, seeds as dots."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    keys = [f'weight:{weight_label(w)}' for w in WEIGHTS if f'weight:{weight_label(w)}' in summary]
+    keys = _sweep_keys(summary, prefix)
     xs = list(range(len(keys)))
     panels = (('mmd', 'MMD (eq. 7, delay)'), ('tc', 'TC (% of joint entropy)'), ('msspec', 'MSSpec'),
               ('si_snr_db', 'SI-SNR (dB)'), ('code_entropy', 'code entropy (nats, mean of codebooks)'))
@@ -124,7 +143,7 @@ def plot_weight_sweep(summary: dict, path: Path) -> None:
             ax.errorbar(xs, means, yerr=stds, marker='o', capsize=3, label=label)
             for x, k in zip(xs, keys):
                 ax.plot([x] * len(summary[k][name]['values']), summary[k][name]['values'], '.', color='gray', alpha=.6)
-        ax.set_xticks(xs, [k.split(':')[1] for k in keys])
+        ax.set_xticks(xs, [k[len(prefix):] for k in keys])
         ax.set_xlabel('MMD weight')
         ax.set_title(title)
         if len(series) > 1:
@@ -168,13 +187,15 @@ def write_report(out: Path, records: tp.Sequence[Record], summary: dict, claims:
                  ablations: tp.Sequence[Record], meta: dict) -> tp.Dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     meta = portable(meta)
-    paths = {'json': out / 'results.json', 'markdown': out / 'report.md',
-             'fig2': out / 'fig2_weight_sweep.png', 'mi': out / 'mi_per_codebook.png'}
+    paths = {'json': out / 'results.json', 'markdown': out / 'report.md'}
     data = {'meta': meta, 'runs': list(records), 'summary': summary, 'claims': list(claims),
             'ablations': list(ablations), 'metrics': list(METRICS)}
     paths['json'].write_text(json.dumps(data, indent=1, allow_nan=True) + '\n')
     paths['markdown'].write_text(markdown(summary, claims, ablations, meta))
-    if any(key.startswith('weight:') for key in summary):
-        plot_weight_sweep(summary, paths['fig2'])
-    plot_mutual_information(summary, paths['mi'])
+    for name, _, prefix in _figures(summary):
+        paths[name] = out / name
+        if prefix is None:
+            plot_mutual_information(summary, paths[name])
+        else:
+            plot_weight_sweep(summary, paths[name], prefix)
     return paths
