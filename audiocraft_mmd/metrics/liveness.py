@@ -74,10 +74,11 @@ class Liveness:
 
     Args:
         sample_rate: of the audio.
-        cardinality: codebook size, for the code histograms.
+        cardinality: codebook size, for the code histograms (None: a codec without codes; `update` takes
+            codes=None).
     """
 
-    def __init__(self, sample_rate: int, cardinality: int):
+    def __init__(self, sample_rate: int, cardinality: tp.Optional[int]):
         self.logmel = LogMel(sample_rate)
         self.cardinality = cardinality
         self.reset()
@@ -115,6 +116,7 @@ class Liveness:
             self._add('cross_corr', self._cross(estimate))
             self._add('cross_corr_input', self._cross(reference))
         if codes is not None:
+            assert self.cardinality is not None, "codes given to a Liveness built without a cardinality"
             self._codes.append(codes.detach().cpu())
 
     def compute(self) -> tp.Dict[str, float]:

@@ -49,7 +49,7 @@ from torch.utils.checkpoint import checkpoint
 from ..config_validation import ConfigError, is_int, require
 from ..distributed import gather_rows
 from ..losses import MMDBank, MMDLoss
-from ..models.builders import codebook_counts, codebook_keys, hop_length
+from ..models.builders import codebook_counts, codebook_keys, hop_length, quantizer_name
 from ..losses.streams import codebook_streams
 from .compression import CompressionSolver, validate_config as validate_compression_config
 from .forward_streams import ForwardStreams, GradientOnce
@@ -85,6 +85,9 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
         for key, value in MMDBank.unsupported(MMDLoss.from_config(mmd)).items():
             require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
                     "constants: normalize=none, max_rows=null, exclude_shared=false)")
+    if quantizer_name(cfg) == 'no_quant':
+        require(weight == 0, 'losses.mmd', weight, "encodec.quantizer=no_quant has no codebooks to make "
+                "independent; use losses.mmd=0")
     num_codebooks, _ = codebook_counts(cfg)  # rvq.n_q, pvq.n_q or dac.n_codebooks
     if num_codebooks is not None:
         require(num_codebooks >= 2 or weight == 0, codebook_keys(cfg)[0], num_codebooks,
@@ -220,7 +223,7 @@ class CompressionMMDSolver(CompressionSolver):
                 self._macro_batch = []
                 metrics['mmd'] = mmd.detach()
                 metrics['mmd_weighted'] = self.mmd_weight * mmd.detach()
-        elif not self.is_training and self.cfg.mmd.valid_batches > 0:
+        elif not self.is_training and self.cfg.mmd.valid_batches > 0 and self.has_codebooks:
             self._macro_batch.append(batch.to(self.device))
             if len(self._macro_batch) == self.cfg.mmd.valid_batches:
                 metrics['mmd'] = self.macro_batch_mmd(self._macro_batch, with_grad=False)
@@ -230,7 +233,7 @@ class CompressionMMDSolver(CompressionSolver):
     def evaluate(self):
         """audiocraft's reconstruction metrics, plus codebook independence and MMD on the evaluate set."""
         metrics = super().evaluate()
-        if self.cfg.metrics.independence.use:
+        if self.cfg.metrics.independence.use and self.has_codebooks:
             metrics.update(self.evaluate_independence())
         return metrics
 
