@@ -30,6 +30,8 @@ import typing as tp
 import omegaconf
 import torch
 
+from ..environment import repo_relative
+
 EVAL_VERSION = 3  # bump when the protocol changes: cached evaluations are then recomputed
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,8 @@ class EvalProtocol:
     fad_chunk: float = 10.0
 
     def key(self) -> dict:
-        return {'version': EVAL_VERSION, **dataclasses.asdict(self)}
+        """What a cached evaluation must match; the manifest repository-relative (see `LMProtocol.key`)."""
+        return {'version': EVAL_VERSION, **dataclasses.asdict(self), 'manifest': repo_relative(self.manifest)}
 
 
 @dataclasses.dataclass

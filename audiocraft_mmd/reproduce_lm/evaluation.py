@@ -16,6 +16,8 @@ import typing as tp
 
 import torch
 
+from ..environment import repo_relative
+
 EVAL_VERSION = 1  # bump when the protocol changes: cached results are then recomputed
 
 
@@ -40,7 +42,10 @@ class LMProtocol:
     timing_clips: int = 16  # generation speed: one batch of this many clips, the same for every LM
 
     def key(self) -> dict:
-        return {'version': EVAL_VERSION, **dataclasses.asdict(self)}
+        """What a cached evaluation must match; data paths repository-relative, so that a clone or git worktree
+        of the same repository reuses the evaluations of another (the data folder is the same, linked or copied)."""
+        return {'version': EVAL_VERSION, **dataclasses.asdict(self),
+                'heldout': repo_relative(self.heldout), 'floor': repo_relative(self.floor)}
 
     def reference_key(self) -> dict:
         """The key of the codec and real-data evaluations, which the LM-only fields do not change."""
