@@ -3,9 +3,11 @@
 A codec's `logmel_corr` of 0.8 says little on its own. This module degrades the evaluation segments in
 ways whose damage is easy to picture (white noise at a given SNR, a low-pass filter, mu-law requantization)
 and measures them with the same `Liveness` as the solvers and `make reproduce`, so a codec's number can be
-placed between them (docs/codec_collapse.md quotes the table for our evaluate split):
+placed between them (docs/codec_collapse.md quotes the table for our evaluate split). `--codecs` adds the
+rows of trained codecs on the same segments (any compression model, also one without a quantizer):
 
     python -m audiocraft_mmd.metrics.liveness_calibration [--manifest dataset/mmd_music/egs/evaluate]
+        [--codecs //sig/SIG ...]
 """
 import argparse
 import typing as tp
@@ -65,6 +67,16 @@ def calibrate(segments: torch.Tensor, sample_rate: int, batch_size: int = 16,
     return results
 
 
+@torch.no_grad()
+def codec_liveness(model: torch.nn.Module, segments: torch.Tensor, batch_size: int = 16) -> tp.Dict[str, float]:
+    """`Liveness` metrics (codes aside) of a compression model's reconstructions of `segments` [N, C, L]."""
+    model.eval()
+    liveness = Liveness(model.sample_rate, None)
+    for batch in segments.split(batch_size):
+        liveness.update(batch, model(batch).x[..., :batch.shape[-1]], None)
+    return liveness.compute()
+
+
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
     from ..environment import REPO_ROOT
     from ..reproduce.evaluation import EvalProtocol, load_audio
@@ -73,12 +85,21 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
     parser.add_argument('--manifest', default=str(manifest), help="held-out audio (evaluate split)")
     parser.add_argument('--sample-rate', type=int, default=32000)
     parser.add_argument('--max-segments', type=int, default=None)
+    parser.add_argument('--codecs', nargs='*', default=[], help="//sig/SIG or checkpoint paths to place in the table")
     args = parser.parse_args(argv)
     audio = load_audio(EvalProtocol(manifest=args.manifest, max_segments=args.max_segments), args.sample_rate, 1)
     print(f"{len(audio.segments)} segments of 1 s from {args.manifest}\n")
     print('| degradation | log-mel corr | SI-SNR dB |\n|---|---|---|')
     for name, metrics in calibrate(audio.segments, args.sample_rate).items():
         print(f"| {name} | {metrics['logmel_corr']:.3f} | {metrics['sisnr_db']:.1f} |")
+    from ..solvers.compression import CompressionSolver
+    for spec in args.codecs:
+        model = CompressionSolver.model_from_checkpoint(spec)
+        if model.sample_rate != args.sample_rate or model.channels != 1:
+            raise ValueError(f"codec {spec}: {model.sample_rate} Hz, {model.channels} channel(s); the calibration "
+                             f"runs at --sample-rate {args.sample_rate}, mono")
+        metrics = codec_liveness(model, audio.segments)
+        print(f"| codec {spec} | {metrics['logmel_corr']:.3f} | {metrics['sisnr_db']:.1f} |")
 
 
 if __name__ == '__main__':

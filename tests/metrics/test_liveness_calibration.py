@@ -48,3 +48,26 @@ def test_metrics_rank_each_family_by_its_damage():
         assert corr[0] < corr[1] < corr[2] <= 1, (family, corr)
         assert snr[0] < snr[1] < snr[2], (family, snr)
     assert abs(results['white noise, SNR 20 dB']['sisnr_db'] - 20) < 0.5
+
+
+class _Codec(torch.nn.Module):
+    """A stand-in compression model: `model(x).x` is `transform(x)` (only what `codec_liveness` uses)."""
+
+    def __init__(self, transform):
+        super().__init__()
+        self.sample_rate, self.transform = 8000, transform
+
+    def forward(self, x):
+        from audiocraft.quantization import QuantizedResult
+        return QuantizedResult(self.transform(x), None, torch.tensor(0.))
+
+
+def test_codec_rows_use_the_reconstruction():
+    """A lossless codec scores a log-mel correlation of 1, one that returns its input plus 20 dB of noise the
+    same as that calibration row: the codec rows and the degradation rows are measured alike."""
+    from audiocraft_mmd.metrics.liveness_calibration import codec_liveness
+    x = _music_like(16)
+    assert codec_liveness(_Codec(lambda a: a.clone()), x)['logmel_corr'] > 0.999
+    noisy = white_noise(20.)
+    codec = codec_liveness(_Codec(lambda a: noisy(a, torch.Generator().manual_seed(0))), x)
+    assert abs(codec['sisnr_db'] - 20) < 0.5 and codec['logmel_corr'] < 0.99
