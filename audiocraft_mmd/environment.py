@@ -14,6 +14,8 @@ import omegaconf
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO_ROOT / 'config'
+# Manifests (train / valid / evaluate / generate) of the default music set, built by `audiocraft_mmd.data.prepare`.
+DATASET_EGS = REPO_ROOT / 'dataset' / 'mmd_music' / 'egs'
 # Files of a Dora XP folder, written by flashy's solvers.
 CHECKPOINT_NAME = 'checkpoint.th'
 HISTORY_NAME = 'history.json'

@@ -54,16 +54,22 @@ def degradations(sample_rate: int) -> tp.Dict[str, Degradation]:
             **{f'mu-law {b} bits': mu_law(b) for b in (4, 6, 8)}}
 
 
+def _liveness(segments: torch.Tensor, sample_rate: int, reconstruct: tp.Callable[[torch.Tensor], torch.Tensor],
+              batch_size: int) -> tp.Dict[str, float]:
+    """`Liveness` metrics (codes aside) of `reconstruct(batch)` against each batch of `segments` [N, C, L]."""
+    liveness = Liveness(sample_rate, None)
+    for batch in segments.split(batch_size):
+        liveness.update(batch, reconstruct(batch), None)
+    return liveness.compute()
+
+
 def calibrate(segments: torch.Tensor, sample_rate: int, batch_size: int = 16,
               seed: int = 0) -> tp.Dict[str, tp.Dict[str, float]]:
     """name -> `Liveness` metrics (codes aside) of each degradation of `segments` [N, C, L] against them."""
     results = {}
     for name, degrade in degradations(sample_rate).items():
         generator = torch.Generator().manual_seed(seed)
-        liveness = Liveness(sample_rate, None)
-        for batch in segments.split(batch_size):
-            liveness.update(batch, degrade(batch, generator), None)
-        results[name] = liveness.compute()
+        results[name] = _liveness(segments, sample_rate, lambda batch: degrade(batch, generator), batch_size)
     return results
 
 
@@ -71,18 +77,14 @@ def calibrate(segments: torch.Tensor, sample_rate: int, batch_size: int = 16,
 def codec_liveness(model: torch.nn.Module, segments: torch.Tensor, batch_size: int = 16) -> tp.Dict[str, float]:
     """`Liveness` metrics (codes aside) of a compression model's reconstructions of `segments` [N, C, L]."""
     model.eval()
-    liveness = Liveness(model.sample_rate, None)
-    for batch in segments.split(batch_size):
-        liveness.update(batch, model(batch).x[..., :batch.shape[-1]], None)
-    return liveness.compute()
+    return _liveness(segments, model.sample_rate, lambda batch: model(batch).x[..., :batch.shape[-1]], batch_size)
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
-    from ..environment import REPO_ROOT
+    from ..environment import DATASET_EGS
     from ..reproduce.evaluation import EvalProtocol, load_audio
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    manifest = REPO_ROOT / 'dataset' / 'mmd_music' / 'egs' / 'evaluate'
-    parser.add_argument('--manifest', default=str(manifest), help="held-out audio (evaluate split)")
+    parser.add_argument('--manifest', default=str(DATASET_EGS / 'evaluate'), help="held-out audio (evaluate split)")
     parser.add_argument('--sample-rate', type=int, default=32000)
     parser.add_argument('--max-segments', type=int, default=None)
     parser.add_argument('--codecs', nargs='*', default=[], help="//sig/SIG or checkpoint paths to place in the table")

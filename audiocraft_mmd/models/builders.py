@@ -35,6 +35,12 @@ def quantizer_name(cfg: omegaconf.DictConfig) -> str:
     return 'dac' if is_dac(cfg) else cfg.get('encodec', {}).get('quantizer', 'rvq')
 
 
+def has_codebooks(cfg: omegaconf.DictConfig) -> bool:
+    """False for `encodec.quantizer=no_quant` (audiocraft's DummyQuantizer: the decoder gets the latent itself, a
+    reconstruction ceiling for the architecture), which has no codes to count or make independent."""
+    return quantizer_name(cfg) != 'no_quant'
+
+
 def codebook_keys(cfg: omegaconf.DictConfig) -> tp.Tuple[str, str]:
     """Config keys of the number of codebooks and of their size: `rvq.n_q` / `rvq.bins` (or `pvq.*`), or
     `dac.n_codebooks` / `dac.codebook_size`."""

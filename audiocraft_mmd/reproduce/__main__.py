@@ -17,11 +17,11 @@ import sys
 import time
 import typing as tp
 
-from ..environment import CHECKPOINT_NAME, REPO_ROOT
+from ..environment import CHECKPOINT_NAME, DATASET_EGS, REPO_ROOT
 from .plan import BASE_SOLVER, FULL, GROUPS, KERNEL_VARIANTS, QUICK, Schedule, build_plan, check_common
 
 logger = logging.getLogger('audiocraft_mmd.reproduce')
-DEFAULT_MANIFEST = REPO_ROOT / 'dataset' / 'mmd_music' / 'egs' / 'evaluate'
+DEFAULT_MANIFEST = DATASET_EGS / 'evaluate'
 
 
 def get_parser() -> argparse.ArgumentParser:

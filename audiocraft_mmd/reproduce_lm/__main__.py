@@ -15,12 +15,11 @@ import sys
 import time
 import typing as tp
 
-from ..environment import CHECKPOINT_NAME, REPO_ROOT, SIG_PREFIX, xp_folder
+from ..environment import CHECKPOINT_NAME, DATASET_EGS, REPO_ROOT, SIG_PREFIX, xp_folder
 from .evaluation import LMProtocol
 from .plan import BASE_SOLVER, CODECS, FULL, PATTERNS, QUICK, build_plan, check_common
 
 logger = logging.getLogger('audiocraft_mmd.reproduce_lm')
-EGS = REPO_ROOT / 'dataset' / 'mmd_music' / 'egs'
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -37,8 +36,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument('--codec-results', help="results.json of the codec reproduction")
     parser.add_argument('--no-train-codecs', action='store_true', help="fail instead of training missing codecs")
     parser.add_argument('--codec-args', nargs='*', default=[], help="extra arguments of the codec reproduction")
-    parser.add_argument('--heldout', default=str(EGS / 'evaluate'), help="held-out manifest (evaluate split)")
-    parser.add_argument('--floor', default=str(EGS / 'train'), help="manifest of the real-data floor (train split)")
+    parser.add_argument('--heldout', default=str(DATASET_EGS / 'evaluate'), help="held-out manifest (evaluate split)")
+    parser.add_argument('--floor', default=str(DATASET_EGS / 'train'),
+                        help="manifest of the real-data floor (train split)")
     parser.add_argument('--num-clips', type=int, default=LMProtocol.num_clips)
     parser.add_argument('--clip-seconds', type=float, default=LMProtocol.clip_seconds)
     parser.add_argument('--hop-seconds', type=float, default=LMProtocol.hop_seconds)

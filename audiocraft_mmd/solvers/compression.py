@@ -137,22 +137,22 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
 
     @property
     def has_codebooks(self) -> bool:
-        """False under `encodec.quantizer=no_quant` (audiocraft's DummyQuantizer: the decoder gets the latent
-        itself, a reconstruction ceiling for the architecture), which has no codes to count or make independent."""
-        return model_builders.quantizer_name(self.cfg) != 'no_quant'
+        """See `models.builders.has_codebooks` (False under `encodec.quantizer=no_quant`)."""
+        return model_builders.has_codebooks(self.cfg)
 
     def measure_liveness(self, split: str, max_batches: tp.Optional[int] = None) -> tp.Dict[str, float]:
         """Liveness metrics of the model on `split` (at most `max_batches` batches), averaged over ranks;
         warns when the codec looks collapsed."""
         self.model.eval()
-        liveness = Liveness(self.cfg.sample_rate, self.model.cardinality if self.has_codebooks else None)
+        with_codes = self.has_codebooks
+        liveness = Liveness(self.cfg.sample_rate, self.model.cardinality if with_codes else None)
         with torch.no_grad():
             for idx, batch in enumerate(self.dataloaders[split]):
                 if max_batches is not None and idx >= max_batches:
                     break
                 x = batch.to(self.device)
                 qres = self.model(x)
-                liveness.update(x, qres.x, qres.codes if self.has_codebooks else None)
+                liveness.update(x, qres.x, qres.codes if with_codes else None)
         metrics = flashy.distrib.average_metrics(liveness.compute())
         reason = looks_collapsed(metrics)
         if reason:

@@ -49,7 +49,7 @@ from torch.utils.checkpoint import checkpoint
 from ..config_validation import ConfigError, is_int, require
 from ..distributed import gather_rows
 from ..losses import MMDBank, MMDLoss
-from ..models.builders import codebook_counts, codebook_keys, hop_length, quantizer_name
+from ..models.builders import codebook_counts, codebook_keys, has_codebooks, hop_length
 from ..losses.streams import codebook_streams
 from .compression import CompressionSolver, validate_config as validate_compression_config
 from .forward_streams import ForwardStreams, GradientOnce
@@ -85,7 +85,7 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
         for key, value in MMDBank.unsupported(MMDLoss.from_config(mmd)).items():
             require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
                     "constants: normalize=none, max_rows=null, exclude_shared=false)")
-    if quantizer_name(cfg) == 'no_quant':
+    if not has_codebooks(cfg):
         require(weight == 0, 'losses.mmd', weight, "encodec.quantizer=no_quant has no codebooks to make "
                 "independent; use losses.mmd=0")
     num_codebooks, _ = codebook_counts(cfg)  # rvq.n_q, pvq.n_q or dac.n_codebooks
