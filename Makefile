@@ -4,39 +4,42 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 DORA := $(VENV)/bin/dora
+UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 DATA_STAMP := dataset/mmd_music/summary.json
 # The CPU recipe, shortened to 5 x 60 updates (~6 min on one core): long enough to be a live codec.
 DEMO_ARGS := solver=compression/encodec_mmd_cpu device=cpu optim.epochs=5 evaluate.every=5
 
-.PHONY: install system-deps data demo test test-slow bench reproduce reproduce-quick reproduce-lm lint clean
+.PHONY: install lock doctor system-deps data demo test test-slow bench reproduce reproduce-quick reproduce-lm lint clean
 
 install: $(STAMP)
 
 system-deps:
 	@bash scripts/system_deps.sh
 
-# Idempotent: re-runs only when setup.cfg, pyproject.toml or this file change.
-$(STAMP): setup.cfg pyproject.toml Makefile scripts/system_deps.sh
+# Idempotent: re-runs only when the lock or the files that make it change. .venv is synced to requirements.lock
+# exactly (uv pip sync: hashes required, packages not in the lock removed); see scripts/lock.sh for what the
+# lock holds and why audiocraft, DAC and musicnn are in it without their published dependencies.
+$(STAMP): requirements.lock setup.cfg pyproject.toml Makefile scripts/system_deps.sh
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 12) else \
 		"error: Python 3.11 or 3.12 is needed, $(PYTHON) is %d.%d (set PYTHON=python3.11)" % v)'
 	@bash scripts/system_deps.sh
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q "torch==2.11.*" "torchaudio==2.11.*"
-	# audiocraft's published pins (torch 2.1, numpy<2, old xformers) cannot hold next to torch 2.11:
-	# install it without them; setup.cfg declares the runtime dependencies it really imports.
-	$(VPY) -m pip install -q --no-deps audiocraft==1.3.0
-	# descript-audio-codec (DAC's modules for models/dac_codec.py, no weights) needs descript-audiotools, whose
-	# metadata pins protobuf<3.20 (the 2022 3.19 series; `import dac` reaches protobuf only through tensorboard and
-	# runs with current releases) and a dozen notebook and metric tools that our code paths never import: install
-	# both without their pins; setup.cfg declares the modules `import dac` really loads, protobuf at current ranges.
-	$(VPY) -m pip install -q --no-deps descript-audio-codec==1.0.0 descript-audiotools==0.7.2
-	# musicnn's wheel ships the pretrained checkpoints our offline FAD/KL read (audiocraft_mmd.metrics.musicnn);
-	# its metadata pins numpy<1.17 and its own code needs TensorFlow, neither used here: install without them.
-	$(VPY) -m pip install -q --no-deps musicnn==0.1.0
-	$(VPY) -m pip install -q -e ".[dev]"
+	@rm -f $(STAMP)
+	# The installer itself comes from the lock, hash-checked: pip installs the locked uv, uv syncs the rest.
+	sed -n '/^uv==/,/# via/p' requirements.lock > $(VENV)/uv.lock.txt
+	$(VPY) -m pip install -q --no-deps --require-hashes -r $(VENV)/uv.lock.txt
+	$(UV) pip sync -q --require-hashes --python $(VPY) requirements.lock
+	$(UV) pip install -q --no-deps --no-build-isolation --python $(VPY) -e .
 	@touch $(STAMP)
+
+# Regenerate requirements.lock from setup.cfg, requirements/stack.txt and requirements/nodeps.in.
+lock:
+	bash scripts/lock.sh
+
+# The environment check (also the first step of `make test`): compiled extensions import, .venv equals the lock.
+doctor: install
+	$(VPY) -m audiocraft_mmd.doctor
 
 data: install
 	$(VPY) -m audiocraft_mmd.data.prepare
@@ -49,6 +52,7 @@ demo: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.xp_summary $(DEMO_ARGS)
 
 test: install
+	$(VPY) -m audiocraft_mmd.doctor
 	$(VPY) -m pytest -m "not slow" -q --basetemp=.pytest_tmp
 
 test-slow: install

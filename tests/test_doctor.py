@@ -1,0 +1,97 @@
+"""The environment check (audiocraft_mmd.doctor), on faked version metadata: no environment is built."""
+from audiocraft_mmd import doctor
+
+LOCK = """\
+# header comment
+numpy==2.4.6 ; python_full_version < '3.12' \\
+    --hash=sha256:aaa
+numpy==2.5.5 ; python_full_version >= '3.12' \\
+    --hash=sha256:bbb
+torch==2.11.0 \\
+    --hash=sha256:ccc
+    # via setup.cfg
+torchaudio==2.11.0 \\
+    --hash=sha256:ddd
+Hydra_Core==1.3.8 \\
+    --hash=sha256:eee
+"""
+MATCHING = {'numpy': '2.4.6', 'torch': '2.11.0', 'torchaudio': '2.11.0', 'hydra-core': '1.3.8'}
+
+
+def _undefined_symbol():
+    # What torchaudio 2.11.1 raises next to torch 2.11.0 (issue 26): the loader's error, wrapped.
+    try:
+        raise OSError('libtorchaudio.so: undefined symbol: torch_exception_get_what_without_backtrace')
+    except OSError as exc:
+        raise OSError('Could not load this library: libtorchaudio.so') from exc
+
+
+def test_read_lock_takes_the_pin_of_this_python_and_canonical_names():
+    assert doctor.read_lock(LOCK, {'python_full_version': '3.11.7'})['numpy'] == '2.4.6'
+    assert doctor.read_lock(LOCK, {'python_full_version': '3.12.3'})['numpy'] == '2.5.5'
+    assert doctor.read_lock(LOCK)['hydra-core'] == '1.3.8'
+    assert set(doctor.read_lock(LOCK)) == {'numpy', 'torch', 'torchaudio', 'hydra-core'}
+
+
+def test_the_committed_lock_holds_the_decided_stack():
+    pins = doctor.read_lock(doctor.LOCK_PATH.read_text())
+    assert pins['torch'] == '2.11.0' and pins['torchaudio'] == '2.11.0'
+    for nodeps in ('audiocraft', 'descript-audio-codec', 'descript-audiotools', 'musicnn', 'uv', 'pip'):
+        assert nodeps in pins
+    # every pin carries a hash (make install syncs with --require-hashes)
+    text = doctor.LOCK_PATH.read_text().splitlines()
+    for i, line in enumerate(text):
+        if doctor._PIN.match(line):
+            assert text[i + 1].strip().startswith('--hash=sha256:'), line
+
+
+def test_matching_environment_is_ok():
+    report = doctor.check(LOCK, dict(MATCHING), strict=True, probes={'torch': lambda: 'torch ok'})
+    assert report.ok and report.ok_lines == ['torch ok']
+
+
+def test_mismatched_torchaudio_prints_one_line_naming_the_pair_and_the_fix():
+    versions = dict(MATCHING, torchaudio='2.11.1')
+    report = doctor.check(LOCK, versions, strict=True, probes={'torchaudio': _undefined_symbol})
+    assert len(report.lines) == 1, report.lines
+    line = report.lines[0]
+    assert 'torchaudio 2.11.1 next to torch 2.11.0 does not load' in line
+    assert 'undefined symbol: torch_exception_get_what_without_backtrace' in line  # the root cause, unwrapped
+    assert 'the lock pairs torchaudio 2.11.0 with torch 2.11.0' in line
+    assert line.endswith('Fix: make install (syncs .venv to requirements.lock)')
+
+
+def test_version_drift_without_a_load_failure_is_still_an_error():
+    report = doctor.check(LOCK, dict(MATCHING, torchaudio='2.11.1'), strict=False, probes={})
+    assert report.lines == ['doctor: torchaudio 2.11.1 is installed next to torch 2.11.0; the lock has '
+                            'torchaudio 2.11.0. Fix: make install (syncs .venv to requirements.lock)']
+
+
+def test_a_broken_pair_inside_the_lock_says_to_fix_the_lock():
+    report = doctor.check(LOCK, dict(MATCHING), strict=True, probes={'torchaudio': _undefined_symbol})
+    assert 'the lock itself holds a broken pair' in report.lines[0]
+
+
+def test_missing_and_extra_packages():
+    versions = {k: v for k, v in MATCHING.items() if k != 'hydra-core'}
+    versions.update({'ipython': '9.0', doctor.PROJECT: '0.1.0'})
+    lines = doctor.check(LOCK, versions, strict=False, probes={}).lines
+    assert lines == ['doctor: hydra-core is not installed; the lock has 1.3.8. Fix: make install (syncs .venv to '
+                     'requirements.lock)']
+    strict = doctor.check(LOCK, versions, strict=True, probes={}).lines
+    assert len(strict) == 2 and 'the lock does not hold: ipython.' in strict[1]  # the project itself is not extra
+
+
+def test_local_build_label_matches_its_release_only():
+    assert doctor.same_release('2.11.0+cu130', '2.11.0')
+    assert not doctor.same_release('2.11.1+cu130', '2.11.0')
+    # a preinstalled GPU image: only what is installed is compared
+    lines = doctor.check(LOCK, {'torch': '2.11.0+cu130', 'numpy': '2.2.0'}, strict=True, installed_only=True,
+                         probes={}).lines
+    assert len(lines) == 1 and lines[0].startswith('doctor: numpy 2.2.0 is installed')
+
+
+def test_this_environment_equals_the_lock():
+    # make test runs on the environment make install synced: it must be the lock, with every extension loading.
+    report = doctor.check(doctor.LOCK_PATH.read_text(), doctor.installed_versions(), strict=False)
+    assert report.ok, report.lines
