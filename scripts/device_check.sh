@@ -9,7 +9,7 @@
 #      (~0.1 h of rendered music as FLAC, ~12 MiB: the git-ignored data cannot travel otherwise). It prints their sizes: the tracked tree plus both
 #      must stay under the 64 MiB a call carries.
 #   2. run(command="bash scripts/device_check.sh", carry=[".whl", "device_data"], timeout_s=600)
-#      Typical duration ~7 min; the stage timeouts add up to 9.2 min at most (30 + 90 + 3 x 50 + 110 + 170 s)
+#      Typical duration ~7 min; the stage timeouts add up to 9.7 min at most (30 + 30 + 90 + 3 x 50 + 110 + 170 s)
 #      plus the wheel install. The JSON comes back under
 #      $OUT and is also written to docs/gpu/device_check-<UTC time>.json in the machine's copy: copy it from
 #      the run's files into docs/gpu/ here and commit it. Give the machine back right after.
@@ -36,18 +36,30 @@ for arg in "$@"; do
     *) echo "unknown argument $arg (use --prepare, --dry-run [--emulate])"; exit 2 ;;
   esac
 done
-# Pinned to the versions the project's CPU environment runs (setup.cfg ranges).
-WHEELS="audiocraft==1.3.0 flashy==0.0.2 dora-search==0.1.13 treetable==0.2.6 retrying==1.4.2 submitit==1.5.4
-hydra-core==1.3.8 omegaconf==2.3.1 antlr4-python3-runtime==4.9.3 hydra-colorlog==1.2.0 colorlog==6.12.0
-julius==0.2.8 num2words==0.5.14 docopt==0.6.2 librosa==0.11.0 soxr==1.1.0 audioread==3.1.0 pooch==1.9.0
-platformdirs==4.14.8 decorator==5.3.1 soundfile==0.14.0 cffi==2.1.1 pycparser==3.12"
+# What the GPU image lacks, at the versions requirements.lock pins for Python 3.12 (the image's Python).
+WHEEL_NAMES="audiocraft flashy dora-search treetable retrying submitit hydra-core omegaconf antlr4-python3-runtime
+hydra-colorlog colorlog julius num2words docopt librosa soxr audioread pooch platformdirs decorator soundfile cffi
+pycparser"
+locked_specs() {  # name==version for each of WHEEL_NAMES, read from the lock with the doctor's parser
+  python3 - $WHEEL_NAMES <<'PYEOF'
+import sys
+sys.path.insert(0, '.')
+from audiocraft_mmd.doctor import LOCK_PATH, read_lock
+pins = read_lock(LOCK_PATH.read_text(), {'python_full_version': '3.12.3', 'python_version': '3.12'})
+missing = [n for n in sys.argv[1:] if n not in pins]
+if missing:
+    sys.exit(f'requirements.lock has no pin for {missing}')
+print(' '.join(f'{n}=={pins[n]}' for n in sys.argv[1:]))
+PYEOF
+}
 PLATFORMS="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
 --platform manylinux2014_x86_64 --platform manylinux1_x86_64"
 
 fetch_wheels() {  # fetch_wheels DIR PYVERSION: binary wheels for that Python, else build pure-Python ones
-  local dir="$1" pyver="$2" spec
+  local dir="$1" pyver="$2" spec specs
   mkdir -p "$dir"
-  for spec in $WHEELS; do
+  specs=$(locked_specs) || return 1
+  for spec in $specs; do
     # shellcheck disable=SC2086
     python3 -m pip download -q --no-deps --only-binary=:all: --python-version "$pyver" --implementation cp \
       $PLATFORMS -d "$dir" "$spec" 2>/dev/null \
@@ -138,6 +150,8 @@ else
 fi
 
 stage env 30 "$PY" scripts/device_check_tools.py env "$WORK/env.json"
+# The image's packages against the lock (README, "The environment lock"): versions only where installed.
+stage doctor 30 "$PY" -m audiocraft_mmd.doctor --installed-only
 stage cuda_tests 90 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests/gpu tests/losses/test_mmd_bank.py \
   tests/test_distributed.py
 for block in $BLOCKS; do
