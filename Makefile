@@ -10,7 +10,7 @@ DATA_STAMP := dataset/mmd_music/summary.json
 # The CPU recipe, shortened to 5 x 60 updates (~6 min on one core): long enough to be a live codec.
 DEMO_ARGS := solver=compression/encodec_mmd_cpu device=cpu optim.epochs=5 evaluate.every=5
 
-.PHONY: install lock doctor system-deps data demo test test-slow bench reproduce reproduce-quick reproduce-lm lint clean
+.PHONY: install sync lock doctor system-deps data demo test test-slow bench reproduce reproduce-quick reproduce-lm lint clean
 
 install: $(STAMP)
 
@@ -32,6 +32,11 @@ $(STAMP): requirements.lock setup.cfg pyproject.toml Makefile scripts/system_dep
 	$(UV) pip sync -q --require-hashes --python $(VPY) requirements.lock
 	$(UV) pip install -q --no-deps --no-build-isolation --python $(VPY) -e .
 	@touch $(STAMP)
+
+# Re-sync .venv to the lock even when nothing changed since the last install (a hand-installed package, a drift).
+sync:
+	rm -f $(STAMP)
+	$(MAKE) install
 
 # Regenerate requirements.lock from setup.cfg, requirements/stack.txt and requirements/nodeps.in.
 lock:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 LOCK_PATH = Path(__file__).resolve().parent.parent / 'requirements.lock'
 PROJECT = 'audiocraft-mmd'  # installed editable from the checkout, not from the lock
-FIX = 'make install (syncs .venv to requirements.lock)'
+FIX = 'make sync (re-syncs .venv to requirements.lock)'
 
 # Extension -> the library its binary is built against: a version drift of either breaks the pair.
 ABI_PARTNER = {'torchaudio': 'torch', 'xformers': 'torch'}

@@ -60,13 +60,13 @@ def test_mismatched_torchaudio_prints_one_line_naming_the_pair_and_the_fix():
     assert 'torchaudio 2.11.1 next to torch 2.11.0 does not load' in line
     assert 'undefined symbol: torch_exception_get_what_without_backtrace' in line  # the root cause, unwrapped
     assert 'the lock pairs torchaudio 2.11.0 with torch 2.11.0' in line
-    assert line.endswith('Fix: make install (syncs .venv to requirements.lock)')
+    assert line.endswith('Fix: make sync (re-syncs .venv to requirements.lock)')
 
 
 def test_version_drift_without_a_load_failure_is_still_an_error():
     report = doctor.check(LOCK, dict(MATCHING, torchaudio='2.11.1'), strict=False, probes={})
     assert report.lines == ['doctor: torchaudio 2.11.1 is installed next to torch 2.11.0; the lock has '
-                            'torchaudio 2.11.0. Fix: make install (syncs .venv to requirements.lock)']
+                            'torchaudio 2.11.0. Fix: make sync (re-syncs .venv to requirements.lock)']
 
 
 def test_a_broken_pair_inside_the_lock_says_to_fix_the_lock():
@@ -78,7 +78,7 @@ def test_missing_and_extra_packages():
     versions = {k: v for k, v in MATCHING.items() if k != 'hydra-core'}
     versions.update({'ipython': '9.0', doctor.PROJECT: '0.1.0'})
     lines = doctor.check(LOCK, versions, strict=False, probes={}).lines
-    assert lines == ['doctor: hydra-core is not installed; the lock has 1.3.8. Fix: make install (syncs .venv to '
+    assert lines == ['doctor: hydra-core is not installed; the lock has 1.3.8. Fix: make sync (re-syncs .venv to '
                      'requirements.lock)']
     strict = doctor.check(LOCK, versions, strict=True, probes={}).lines
     assert len(strict) == 2 and 'the lock does not hold: ipython.' in strict[1]  # the project itself is not extra
