@@ -188,7 +188,7 @@ class MusicGenMMD(MusicGen):
 
     @staticmethod
     def _from_checkpoint(ref: str, device: str) -> 'MusicGenMMD':
-        from ..export import compression_package, lm_package
+        from .exported import compression_package, lm_package
         lm_pkg, lm_path = lm_package(ref)
         cfg = omegaconf.OmegaConf.create(lm_pkg['xp.cfg'])
         lm = lm_from_package(cfg, lm_pkg['best_state'], device)
