@@ -12,10 +12,8 @@ import typing as tp
 import omegaconf
 
 from ..compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
-from ..environment import CHECKPOINT_NAME, CODEC_FILE, LM_FILE
-from ..solvers.builders import COMPRESSION_SOLVERS
-
-LM_SOLVERS = ('musicgen', 'musicgen_mmd', 'lm')
+from ..environment import CHECKPOINT_NAME, CODEC_FILE, LM_FILE, PRETRAINED_PREFIX
+from ..solver_kinds import COMPRESSION_SOLVERS, LM_CHECKPOINT_SOLVERS
 
 
 class WrongCheckpointKind(ValueError):
@@ -24,7 +22,7 @@ class WrongCheckpointKind(ValueError):
 
 def _kind(cfg: omegaconf.DictConfig) -> str:
     solver = cfg.get('solver')
-    if solver in LM_SOLVERS:
+    if solver in LM_CHECKPOINT_SOLVERS:
         return 'MusicGen LM'
     if solver in COMPRESSION_SOLVERS:
         return 'compression model (codec)'
@@ -73,9 +71,9 @@ def lm_package(ref: tp.Union[str, Path]) -> tp.Tuple[dict, Path]:
     exported `state_dict.bin`. Raises WrongCheckpointKind when `ref` is not a MusicGen LM."""
     state, path = _read(ref)
     cfg = checkpoint_config(state, path)
-    if cfg.get('solver') not in LM_SOLVERS:
+    if cfg.get('solver') not in LM_CHECKPOINT_SOLVERS:
         raise WrongCheckpointKind(f"{path} (from {str(ref)!r}) is a {_kind(cfg)} checkpoint, not a MusicGen LM "
-                                  f"(its solver is {cfg.get('solver')!r}, expected one of {LM_SOLVERS})")
+                                  f"(its solver is {cfg.get('solver')!r}, expected one of {LM_CHECKPOINT_SOLVERS})")
     return _exported_package(cfg, _weights(state, path)), path
 
 
@@ -84,8 +82,8 @@ def compression_package(ref: tp.Union[str, Path]) -> tp.Tuple[dict, tp.Union[Pat
     `//pretrained/NAME` (stored as a reference, as audiocraft's `export_pretrained_compression_model`).
     Raises WrongCheckpointKind when `ref` is not a compression model."""
     ref = str(ref)
-    if ref.startswith('//pretrained/'):
-        name = ref[len('//pretrained/'):]
+    if ref.startswith(PRETRAINED_PREFIX):
+        name = ref[len(PRETRAINED_PREFIX):]
         return {'pretrained': name, 'exported': True, 'version': _version()}, ref
     state, path = _read(ref)
     if 'pretrained' in state and state.get('exported'):
