@@ -20,6 +20,8 @@ DATASET_EGS = REPO_ROOT / 'dataset' / 'mmd_music' / 'egs'
 CHECKPOINT_NAME = 'checkpoint.th'
 HISTORY_NAME = 'history.json'
 SIG_PREFIX = '//sig/'
+# A pretrained model by name (audiocraft's `//pretrained/NAME`: its hub or a released checkpoint).
+PRETRAINED_PREFIX = '//pretrained/'
 # Files of an exported MusicGen folder (the layout of audiocraft's releases).
 LM_FILE = 'state_dict.bin'
 CODEC_FILE = 'compression_state_dict.bin'

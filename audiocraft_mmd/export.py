@@ -27,91 +27,9 @@ import typing as tp
 import omegaconf
 import torch
 
-from .compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
-from .environment import CHECKPOINT_NAME, CODEC_FILE, LM_FILE
+from .environment import CODEC_FILE, LM_FILE
 from .models.builders import codebook_counts
-from .solvers.builders import COMPRESSION_SOLVERS
-
-LM_SOLVERS = ('musicgen', 'musicgen_mmd', 'lm')
-
-
-class WrongCheckpointKind(ValueError):
-    """A checkpoint was given where a checkpoint of another kind was expected."""
-
-
-def _kind(cfg: omegaconf.DictConfig) -> str:
-    solver = cfg.get('solver')
-    if solver in LM_SOLVERS:
-        return 'MusicGen LM'
-    if solver in COMPRESSION_SOLVERS:
-        return 'compression model (codec)'
-    return f'{solver!r} solver'
-
-
-def _version() -> str:
-    from audiocraft import __version__
-    return __version__
-
-
-def _exported_package(cfg: omegaconf.DictConfig, weights: dict) -> dict:
-    return {
-        'best_state': weights,
-        'xp.cfg': omegaconf.OmegaConf.to_yaml(cfg),
-        'version': _version(),
-        'exported': True,
-    }
-
-
-def _read(ref: tp.Union[str, Path]) -> tp.Tuple[dict, Path]:
-    """State of an exported file, or of the solver checkpoint `ref` points at (//sig/, folder, file)."""
-    path = Path(str(ref)).expanduser()
-    if path.is_file():
-        return load_state(path), path
-    if path.is_dir() and (path / LM_FILE).exists() and not (path / CHECKPOINT_NAME).exists():
-        raise WrongCheckpointKind(f"{path} is an exported MusicGen folder, not a single checkpoint; "
-                                  f"pass {path / LM_FILE} or {path / CODEC_FILE}")
-    checkpoint = resolve_checkpoint(ref)
-    return load_state(checkpoint), checkpoint
-
-
-def _weights(state: dict, path: Path) -> dict:
-    if state.get('exported'):
-        return state['best_state']
-    if state.get('fsdp_best_state'):
-        return state['fsdp_best_state']['model']
-    best = state.get('best_state') or {}
-    if not best.get('model'):
-        raise ValueError(f"{path} holds no best state (best_state.model): did the XP run a valid stage?")
-    return best['model']
-
-
-def lm_package(ref: tp.Union[str, Path]) -> tp.Tuple[dict, Path]:
-    """Exported LM package (see module docstring) from `//sig/SIG`, an XP folder, a checkpoint or an
-    exported `state_dict.bin`. Raises WrongCheckpointKind when `ref` is not a MusicGen LM."""
-    state, path = _read(ref)
-    cfg = checkpoint_config(state, path)
-    if cfg.get('solver') not in LM_SOLVERS:
-        raise WrongCheckpointKind(f"{path} (from {str(ref)!r}) is a {_kind(cfg)} checkpoint, not a MusicGen LM "
-                                  f"(its solver is {cfg.get('solver')!r}, expected one of {LM_SOLVERS})")
-    return _exported_package(cfg, _weights(state, path)), path
-
-
-def compression_package(ref: tp.Union[str, Path]) -> tp.Tuple[dict, tp.Union[Path, str]]:
-    """Exported codec package from `//sig/SIG`, an XP folder, a checkpoint, an exported file, or
-    `//pretrained/NAME` (stored as a reference, as audiocraft's `export_pretrained_compression_model`).
-    Raises WrongCheckpointKind when `ref` is not a compression model."""
-    ref = str(ref)
-    if ref.startswith('//pretrained/'):
-        name = ref[len('//pretrained/'):]
-        return {'pretrained': name, 'exported': True, 'version': _version()}, ref
-    state, path = _read(ref)
-    if 'pretrained' in state and state.get('exported'):
-        return state, path
-    cfg = checkpoint_config(state, path)
-    if cfg.get('solver') not in COMPRESSION_SOLVERS:
-        raise WrongCheckpointKind(f"{path} (from {ref!r}) is a {_kind(cfg)} checkpoint, not a compression model "
-                                  f"(its solver is {cfg.get('solver')!r}, expected one of {COMPRESSION_SOLVERS})")
-    return _exported_package(cfg, _weights(state, path)), path
+from .models.exported import WrongCheckpointKind, compression_package, lm_package
 
 
 def export_compression_model(ref: tp.Union[str, Path], out_file: tp.Union[str, Path],

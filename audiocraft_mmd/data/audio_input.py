@@ -5,8 +5,10 @@ The last short piece of a file: `cut_segments(wav, length, min_length)` keeps ev
 and the shorter tail only when it holds at least `min_length` samples; it is never padded (padding
 would add artificial codes). The independence command line keeps every tail of at least one
 frame (`min_length` = hop), encoded as its own batch; `make reproduce` keeps full segments only
-(`min_length` = length), so that every model is evaluated on the same uniform [N, C, L] batches.
+(`min_length` = length), so that every model is evaluated on the same uniform [N, C, L] batches
+(`load_eval_audio`, the evaluation audio of `make reproduce`, `reproduce_lm` and the liveness calibration).
 """
+import dataclasses
 import math
 from pathlib import Path
 import typing as tp
@@ -109,3 +111,44 @@ def batch_segments(waves: tp.Iterable[torch.Tensor], length: int, min_length: in
 def hop_length(sample_rate: int, frame_rate: float) -> int:
     """Samples per frame of a model, rounded up (the shortest audio that gives one frame)."""
     return int(math.ceil(sample_rate / float(frame_rate)))
+
+
+@dataclasses.dataclass
+class EvalAudio:
+    """The evaluation audio at one sample rate: whole files [C, T] and shuffled segments [N, C, L];
+    the musicnn embedder and the reference FAD embeddings are made once, at the first evaluation that needs them."""
+    files: tp.List[torch.Tensor]
+    segments: torch.Tensor
+    sample_rate: int
+    reference_embeddings: tp.Optional[torch.Tensor] = None
+    embedder: tp.Optional[tp.Callable[..., tp.Any]] = None
+
+
+def load_eval_audio(manifest: tp.Union[str, Path], sample_rate: int, channels: int, segment_duration: float = 1.,
+                    max_segments: tp.Optional[int] = None, seed: int = 0) -> EvalAudio:
+    """The files of `manifest` (audiocraft manifest, egs folder or audio folder, see `load_entries`) and their
+    full-length segments of `segment_duration` seconds, at most `max_segments` (the last file cropped where they
+    end, so FAD sees the same audio), shuffled with `seed`; tails shorter than a segment are dropped."""
+    from audiocraft.data.audio import audio_read
+    length = int(round(segment_duration * sample_rate))
+    files: tp.List[torch.Tensor] = []
+    segments: tp.List[torch.Tensor] = []
+    for entry in load_entries(manifest):
+        try:
+            wav, file_rate = audio_read(entry.path)
+        except Exception as exc:  # decoders raise anything on a corrupt file
+            raise RuntimeError(f"cannot read evaluation audio {entry.path} (from {manifest}): {exc}") from exc
+        wav = prepare_audio(entry, wav, file_rate, sample_rate, channels)  # checks it against the manifest
+        cut = cut_segments(wav, length, min_length=length)
+        if max_segments is not None:
+            cut = cut[:max_segments - len(segments)]
+            wav = wav[..., :len(cut) * length]
+        segments += cut
+        if cut:
+            files.append(wav)
+        if max_segments is not None and len(segments) >= max_segments:
+            break
+    if not segments:
+        raise ValueError(f"no segment of {segment_duration} s in {manifest}")
+    order = torch.randperm(len(segments), generator=torch.Generator().manual_seed(seed))
+    return EvalAudio(files, torch.stack(segments)[order], sample_rate)

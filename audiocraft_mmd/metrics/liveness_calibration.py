@@ -81,22 +81,22 @@ def codec_liveness(model: torch.nn.Module, segments: torch.Tensor, batch_size: i
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
+    from ..data.audio_input import load_eval_audio
     from ..environment import DATASET_EGS
-    from ..reproduce.evaluation import EvalProtocol, load_audio
+    from ..models.loaders import load_compression_model
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--manifest', default=str(DATASET_EGS / 'evaluate'), help="held-out audio (evaluate split)")
     parser.add_argument('--sample-rate', type=int, default=32000)
     parser.add_argument('--max-segments', type=int, default=None)
     parser.add_argument('--codecs', nargs='*', default=[], help="//sig/SIG or checkpoint paths to place in the table")
     args = parser.parse_args(argv)
-    audio = load_audio(EvalProtocol(manifest=args.manifest, max_segments=args.max_segments), args.sample_rate, 1)
+    audio = load_eval_audio(args.manifest, args.sample_rate, 1, max_segments=args.max_segments)
     print(f"{len(audio.segments)} segments of 1 s from {args.manifest}\n")
     print('| degradation | log-mel corr | SI-SNR dB |\n|---|---|---|')
     for name, metrics in calibrate(audio.segments, args.sample_rate).items():
         print(f"| {name} | {metrics['logmel_corr']:.3f} | {metrics['sisnr_db']:.1f} |")
-    from ..solvers.compression import CompressionSolver
     for spec in args.codecs:
-        model = CompressionSolver.model_from_checkpoint(spec)
+        model = load_compression_model(spec)
         if model.sample_rate != args.sample_rate or model.channels != 1:
             raise ValueError(f"codec {spec}: {model.sample_rate} Hz, {model.channels} channel(s); the calibration "
                              f"runs at --sample-rate {args.sample_rate}, mono")

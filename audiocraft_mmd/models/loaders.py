@@ -11,7 +11,8 @@ from pathlib import Path
 import typing as tp
 
 from ..compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
-from ..solvers.builders import COMPRESSION_SOLVERS
+from ..environment import PRETRAINED_PREFIX, SIG_PREFIX
+from ..solver_kinds import COMPRESSION_SOLVERS
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +42,10 @@ def load_compression_model(ref: tp.Union[str, Path], device: str = 'cpu'):
     """Load a compression model (see the module docstring for what `ref` may be)."""
     from audiocraft.models import CompressionModel
     ref = str(ref)
-    if ref.startswith('//pretrained/'):
-        return CompressionModel.get_pretrained(ref[len('//pretrained/'):], device=device)
+    if ref.startswith(PRETRAINED_PREFIX):
+        return CompressionModel.get_pretrained(ref[len(PRETRAINED_PREFIX):], device=device)
     path = Path(ref).expanduser()
-    if not ref.startswith('//sig/') and not path.exists():
+    if not ref.startswith(SIG_PREFIX) and not path.exists():
         if '/' in ref and not ref.startswith(('.', '/', '~')):
             return _from_hub(ref, device)
         raise FileNotFoundError(f"No compression model at {ref!r}: not a //sig/SIG, a file, a folder or a hub id")

@@ -37,7 +37,7 @@ import torch
 from audiocraft.models import MusicGen
 from audiocraft.models.genmodel import BaseGenModel
 
-from ..environment import CHECKPOINT_NAME, CODEC_FILE, LM_FILE
+from ..environment import CHECKPOINT_NAME, CODEC_FILE, LM_FILE, SIG_PREFIX
 from .packaged import DEFAULT_MODEL, is_packaged, require_package
 
 logger = logging.getLogger(__name__)
@@ -158,7 +158,7 @@ class MusicGenMMD(MusicGen):
             model = MusicGenMMD._from_folder(require_package(name, folder), device)
             model.name = name
             return model
-        if name.startswith('//sig/'):
+        if name.startswith(SIG_PREFIX):
             return MusicGenMMD._from_checkpoint(name, device)
         path = Path(name).expanduser()
         if path.is_dir() and (path / LM_FILE).exists():
@@ -188,7 +188,7 @@ class MusicGenMMD(MusicGen):
 
     @staticmethod
     def _from_checkpoint(ref: str, device: str) -> 'MusicGenMMD':
-        from ..export import compression_package, lm_package
+        from .exported import compression_package, lm_package
         lm_pkg, lm_path = lm_package(ref)
         cfg = omegaconf.OmegaConf.create(lm_pkg['xp.cfg'])
         lm = lm_from_package(cfg, lm_pkg['best_state'], device)

@@ -5,7 +5,7 @@ written by `python -m audiocraft_mmd.export --package NAME --lm //sig/LM --codec
 `state_dict.bin` (the LM, float16 by default: half the bytes, and weights are cast back to float32
 on load), `compression_state_dict.bin` (the codec, float32: its codebooks decide the tokens),
 `model.json` (where it came from, sizes, sha256) and `MODEL_CARD.md`. Both .bin files are exported
-packages (`audiocraft_mmd.export`): they load with `torch.load(weights_only=True)`.
+packages (`audiocraft_mmd.models.exported`): they load with `torch.load(weights_only=True)`.
 """
 import hashlib
 import json
@@ -58,15 +58,15 @@ def _sha256(path: Path) -> str:
 
 def write_package(name: str, lm: str, codec: tp.Optional[str] = None, root: tp.Optional[tp.Union[str, Path]] = None,
                   lm_dtype: str = 'float16', notes: tp.Optional[str] = None) -> Path:
-    """Export LM `lm` and codec `codec` (any reference `audiocraft_mmd.export` takes) as packaged model
-    `name` under `root` (default: the package's `pretrained/`). Refuses packages over MAX_PACKAGE_BYTES.
+    """Export LM `lm` and codec `codec` (any reference `exported.lm_package` / `compression_package` take) as
+    packaged model `name` under `root` (default: the package's `pretrained/`). Refuses packages over MAX_PACKAGE_BYTES.
 
     Args:
         lm_dtype (str): 'float16' or 'float32' for the LM's floating-point weights.
         notes (str, optional): Markdown appended to the model card (e.g. the study's numbers).
     """
     import omegaconf
-    from ..export import compression_package, lm_package
+    from .exported import compression_package, lm_package
     lm_pkg, lm_path = lm_package(lm)
     lm_cfg = omegaconf.OmegaConf.create(lm_pkg['xp.cfg'])
     codec = codec or lm_cfg.get('compression_model_checkpoint')

@@ -30,6 +30,7 @@ import typing as tp
 import omegaconf
 import torch
 
+from ..data.audio_input import EvalAudio, load_eval_audio
 from ..environment import repo_relative
 
 EVAL_VERSION = 3  # bump when the protocol changes: cached evaluations are then recomputed
@@ -55,45 +56,10 @@ class EvalProtocol:
         return {'version': EVAL_VERSION, **dataclasses.asdict(self), 'manifest': repo_relative(self.manifest)}
 
 
-@dataclasses.dataclass
-class EvalAudio:
-    """The evaluation audio at one sample rate: whole files [C, T] and shuffled segments [N, C, L];
-    the musicnn embedder and the reference FAD embeddings are made once, at the first evaluation that needs them."""
-    files: tp.List[torch.Tensor]
-    segments: torch.Tensor
-    sample_rate: int
-    reference_embeddings: tp.Optional[torch.Tensor] = None
-    embedder: tp.Optional[tp.Callable[..., tp.Any]] = None
-
-
 def load_audio(protocol: EvalProtocol, sample_rate: int, channels: int) -> EvalAudio:
-    """The files of the protocol's manifest (audiocraft manifest, egs folder or audio folder, see
-    `load_entries`) and their full-length segments, at most `max_segments` (the last file cropped
-    where they end, so FAD sees the same audio); tails shorter than a segment are dropped."""
-    from audiocraft.data.audio import audio_read
-    from ..data.audio_input import cut_segments, load_entries, prepare_audio
-    length = int(round(protocol.segment_duration * sample_rate))
-    files: tp.List[torch.Tensor] = []
-    segments: tp.List[torch.Tensor] = []
-    for entry in load_entries(protocol.manifest):
-        try:
-            wav, file_rate = audio_read(entry.path)
-        except Exception as exc:  # decoders raise anything on a corrupt file
-            raise RuntimeError(f"cannot read evaluation audio {entry.path} (from {protocol.manifest}): {exc}") from exc
-        wav = prepare_audio(entry, wav, file_rate, sample_rate, channels)  # checks it against the manifest
-        cut = cut_segments(wav, length, min_length=length)
-        if protocol.max_segments is not None:
-            cut = cut[:protocol.max_segments - len(segments)]
-            wav = wav[..., :len(cut) * length]
-        segments += cut
-        if cut:
-            files.append(wav)
-        if protocol.max_segments is not None and len(segments) >= protocol.max_segments:
-            break
-    if not segments:
-        raise ValueError(f"no segment of {protocol.segment_duration} s in {protocol.manifest}")
-    order = torch.randperm(len(segments), generator=torch.Generator().manual_seed(protocol.seed))
-    return EvalAudio(files, torch.stack(segments)[order], sample_rate)
+    """The protocol's evaluation audio (`data.audio_input.load_eval_audio`: full segments, shuffled)."""
+    return load_eval_audio(protocol.manifest, sample_rate, channels, protocol.segment_duration,
+                           protocol.max_segments, protocol.seed)
 
 
 def eval_mmd_losses(mmd_cfg: omegaconf.DictConfig, max_rows: int) -> tp.Dict[str, torch.nn.Module]:

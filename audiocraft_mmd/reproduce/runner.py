@@ -21,6 +21,7 @@ from dora import XP
 import omegaconf
 
 from ..environment import CHECKPOINT_NAME, HISTORY_NAME, REPO_ROOT, SIG_PREFIX
+from ..models.builders import quantizer_name
 from .plan import CHOSEN_WEIGHT, Run
 
 logger = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ def epochs_done(xp: XP) -> int:
 
 # The config blocks that decide what a run trains: a changed default in one of them makes an
 # existing XP folder (same Dora signature, since Dora hashes the overrides only) a different model.
-TRAINING_BLOCKS = ('losses', 'mmd', 'balancer', 'optim', 'seanet', 'rvq', 'encodec', 'dataset', 'sample_rate',
-                   'codec_training')
+TRAINING_BLOCKS = ('losses', 'mmd', 'balancer', 'optim', 'compression_model', 'seanet', 'rvq', 'encodec', 'dac',
+                   'dataset', 'sample_rate', 'codec_training')
 # Keys added to a training block after XPs were trained, each with the value that does what those XPs did
 # (an XP saved without the key, composed now with this value, is the same model: not a drift).
 COMPATIBLE_ADDITIONS: tp.Dict[str, tp.Any] = {'mmd.estimator': 'exact', 'mmd.scope': 'rank', 'mmd.shuffle': 'global',
@@ -79,7 +80,7 @@ def config_drift(xp: XP) -> tp.List[str]:
         return {prefix: node}
     drift = []
     # the quantizer's own block (`pvq`) trains the model only when it is the quantizer in use
-    quantizer = omegaconf.OmegaConf.select(now, 'encodec.quantizer', default='rvq')
+    quantizer = quantizer_name(now)
     for block in TRAINING_BLOCKS + ((quantizer,) if quantizer not in TRAINING_BLOCKS else ()):
         a = flat(omegaconf.OmegaConf.to_container(saved, resolve=False).get(block), block)
         b = flat(omegaconf.OmegaConf.to_container(now, resolve=False).get(block), block)

@@ -9,6 +9,7 @@ import typing as tp
 import omegaconf
 
 from ..config_validation import require
+from ..solver_kinds import COMPRESSION_SOLVERS  # noqa: F401 (re-exported by solvers/__init__.py)
 
 # solver name -> (module, class)
 _REGISTRY: tp.Dict[str, tp.Tuple[str, str]] = {
@@ -24,9 +25,7 @@ _VALIDATORS: tp.Dict[str, tp.Tuple[str, str]] = {
     'musicgen': ('audiocraft_mmd.solvers.musicgen_mmd', 'validate_config'),
     'musicgen_mmd': ('audiocraft_mmd.solvers.musicgen_mmd', 'validate_config'),
 }
-SOLVERS = tuple(_REGISTRY)
-# Solvers whose checkpoints hold a compression model (loaders and export accept these).
-COMPRESSION_SOLVERS = tuple(name for name in SOLVERS if name.startswith('compression'))
+SOLVERS = tuple(_REGISTRY)  # COMPRESSION_SOLVERS + LM_SOLVERS (solver_kinds.py; tests/test_solver_kinds.py)
 
 
 def _load(entry: tp.Tuple[str, str]) -> tp.Any:

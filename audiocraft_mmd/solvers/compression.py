@@ -8,6 +8,7 @@ import torch
 from audiocraft.solvers import compression
 
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin, load_state, resolve_checkpoint
+from ..environment import PRETRAINED_PREFIX
 from ..config_validation import is_int, require
 from ..metrics import music_quality
 from ..metrics.liveness import Liveness, looks_collapsed
@@ -86,14 +87,14 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
     # for a sig and a path alike. Its `//pretrained/NAME` branch does not resolve anything: it asks
     # `load_from_pretrained(NAME)` for the state, then keeps only the best state exactly as for another XP's
     # checkpoint. So a `continue_from` is resolved here and handed to audiocraft through that branch.
-    _CONTINUE = '//pretrained/continue_from:'
+    _CONTINUE = PRETRAINED_PREFIX + 'continue_from:'
 
     def load_checkpoints(self, load_best: bool = False, ignore_state_keys: tp.List[str] = []) -> tp.Optional[dict]:
         """audiocraft's, with `continue_from` (`//sig/SIG`, an XP folder or a checkpoint file) resolved in our
         Dora folder and loaded with our checkpoint policy (see `_CONTINUE`); audiocraft then keeps only the
         model's best state (fresh optimizer, epoch 1). A run that has its own checkpoint resumes from it."""
         ref = self.cfg.get('continue_from')
-        if not (isinstance(ref, str) and ref) or ref.startswith('//pretrained/') or \
+        if not (isinstance(ref, str) and ref) or ref.startswith(PRETRAINED_PREFIX) or \
                 self.checkpoint_path(use_fsdp=False).exists():
             return super().load_checkpoints(load_best, ignore_state_keys)
         with omegaconf.open_dict(self.cfg):
@@ -105,7 +106,7 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
                 self.cfg.continue_from = ref
 
     def load_from_pretrained(self, name: str) -> dict:
-        if name.startswith(self._CONTINUE[len('//pretrained/'):]):
+        if name.startswith(self._CONTINUE[len(PRETRAINED_PREFIX):]):
             path = name.split(':', 1)[1]
             self.logger.info("Continuing from provided checkpoint: %s", path)
             return load_state(path)

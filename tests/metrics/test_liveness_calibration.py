@@ -71,3 +71,17 @@ def test_codec_rows_use_the_reconstruction():
     noisy = white_noise(20.)
     codec = codec_liveness(_Codec(lambda a: noisy(a, torch.Generator().manual_seed(0))), x)
     assert abs(codec['sisnr_db'] - 20) < 0.5 and codec['logmel_corr'] < 0.99
+
+
+def test_the_command_line_reads_a_folder_of_audio(tmp_path, capsys):
+    """`main` reads the segments itself (data.audio_input, no solver or reproduction module) and prints one row per
+    degradation: 2 files of 2.5 s give 4 segments of 1 s (tails dropped)."""
+    from audiocraft.data.audio import audio_write
+    from audiocraft_mmd.metrics.liveness_calibration import degradations, main
+    for i, clip in enumerate(_music_like(2, sample_rate=8000).repeat(1, 1, 3)[..., :20000]):
+        audio_write(tmp_path / f'clip{i}', clip, 8000, format='wav')
+    main(['--manifest', str(tmp_path), '--sample-rate', '8000'])
+    out = capsys.readouterr().out
+    assert out.startswith(f"4 segments of 1 s from {tmp_path}")
+    rows = [line for line in out.splitlines() if line.startswith('| ') and not line.startswith('| degradation')]
+    assert [row.split(' | ')[0][2:] for row in rows] == list(degradations(8000))

@@ -72,3 +72,22 @@ def test_the_quantizer_block_in_use_is_a_training_block(dora_dir, monkeypatch):
         (xp.folder / '.hydra').mkdir(parents=True)
         omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
         assert config_drift(xp) == (['pvq.dropout'] if block_counts else [])
+
+
+def test_a_changed_dac_default_is_config_drift(dora_dir, monkeypatch):
+    """A DAC XP trains what `compression_model` and the `dac` block say (config/model/dac/default.yaml): a changed
+    value there is drift, though the DAC solver inherits `encodec.quantizer: rvq` from the EnCodec recipe."""
+    import omegaconf
+    from audiocraft_mmd.reproduce.plan import DAC_SOLVER
+    from audiocraft_mmd.reproduce.runner import config_drift, xp_of
+    from audiocraft_mmd.train import main
+    monkeypatch.setattr(main.dora, 'dir', dora_dir)
+    xp = xp_of(trunk_run(0, 3, DAC_SOLVER), [])
+    saved = omegaconf.OmegaConf.create(omegaconf.OmegaConf.to_container(xp.cfg))
+    (xp.folder / '.hydra').mkdir(parents=True)
+    omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
+    assert config_drift(xp) == []
+    saved.dac.decoder_dim = 2 * xp.cfg.dac.decoder_dim
+    saved.compression_model = 'encodec'
+    omegaconf.OmegaConf.save(saved, xp.folder / '.hydra' / 'config.yaml')
+    assert sorted(config_drift(xp)) == ['compression_model', 'dac.decoder_dim']

@@ -40,7 +40,7 @@ def test_missing_codec_is_a_config_error():
 
 
 def test_lm_given_as_codec_is_refused(debug_lm_sig, session_dora_dir, monkeypatch):
-    from audiocraft_mmd.export import WrongCheckpointKind, compression_package
+    from audiocraft_mmd.models.exported import WrongCheckpointKind, compression_package
     monkeypatch.setenv('AUDIOCRAFT_MMD_DORA_DIR', str(session_dora_dir))
     with pytest.raises(WrongCheckpointKind, match=r'checkpoint\.th.*MusicGen LM.*not a compression model'):
         compression_package(f'//sig/{debug_lm_sig}')
