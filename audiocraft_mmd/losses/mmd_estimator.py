@@ -7,7 +7,7 @@ Scale: n is B * T' (about 10^4 rows of K * D = 512 features for a macro-batch), 
 kernel matrices are never materialized. :func:`mmd2_unbiased` walks [block, block] tiles
 (only those on and above the diagonal for the two within-sample sums, k being symmetric),
 accumulating tile sums in float64, and, when a gradient is needed, the gradients of x and
-y in the same pass (:class:`GradientInForward`, which the memory bank and the closed form use too). Per tile: one matmul for the
+y in the same pass (:class:`GradientInForward`, which the memory bank uses too). Per tile: one matmul for the
 statistic, the kernel, two matmuls for the gradients; on CPU the loss is matmul bound.
 Extra memory: three [block, block] tiles and a few [n, F] buffers (gradients, augmented rows).
 """
