@@ -25,6 +25,7 @@ from .mmd import (
     take_codebooks,
 )
 from .mmd_bank import BankResult, MMDBank
-from .mmd_estimator import mmd2_unbiased
+from .mmd_config import ADDED_KEYS, MMDLossConfig
+from .mmd_estimator import GradientInForward, cross_sum, gradient_in_forward, mmd2_unbiased, within_sum
 from .strata import NO_PAST, SHUFFLES, past_strata, shuffleable, stratified_index, stratified_mmd2
 from .streams import STREAM_KINDS, codebook_layers, codebook_streams, pvq_streams, rvq_streams

@@ -21,6 +21,7 @@ import torch
 
 from .kernels import KERNELS
 from .mmd import MMDLoss
+from .mmd_config import MMDLossConfig
 
 REFERENCE_KERNEL = 'gaussian'
 # A loss called as `loss(streams, generator=...)`, like `MMDLoss`.
@@ -29,7 +30,8 @@ StreamLoss = tp.Callable[..., torch.Tensor]
 
 def kernel_losses(mmd_cfg: omegaconf.DictConfig, kernels: tp.Iterable[str] = KERNELS) -> tp.Dict[str, MMDLoss]:
     """One `MMDLoss` per kernel, from an `mmd` config block with only `kernel` changed."""
-    return {kernel: MMDLoss.from_config(omegaconf.OmegaConf.merge(mmd_cfg, {'kernel': kernel})) for kernel in kernels}
+    return {kernel: MMDLoss.from_config(MMDLossConfig.parse(omegaconf.OmegaConf.merge(mmd_cfg, {'kernel': kernel})))
+            for kernel in kernels}
 
 
 def gradient_norm(loss: StreamLoss, streams: torch.Tensor, seed: int = 0) -> tp.Tuple[float, float]:

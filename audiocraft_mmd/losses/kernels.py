@@ -10,9 +10,19 @@ Every kernel is a function of one scalar statistic of a pair of rows:
 - "dot" kernels (linear, quadratic) depend on the inner product ``s = x^T y``.
 
 Both statistics come out of one matmul per tile (``||x||^2 + ||y||^2 - 2 x^T y`` for the
-distance), so the blocked MMD in :mod:`audiocraft_mmd.losses.mmd` only needs from a kernel
+distance), so the blocked MMD in :mod:`audiocraft_mmd.losses.mmd_estimator` only needs from a kernel
 its profile ``k(s)`` and the derivative ``dk/ds``; the chain rule through ``s`` is the same
 for all kernels of a family and lives in the MMD code.
+
+Factorization over codebooks (`factorizes`, for shuffle-free estimators, issue #29; none is built yet): a row
+is K codebooks concatenated, x = (x^1, ..., x^K). The multi-scale Gaussian is, for each radius, a product
+over codebooks, exp(-sum_k ||x^k - y^k||^2 / 2 sigma^2) = prod_k exp(-||x^k - y^k||^2 / 2 sigma^2), so its
+mean under the product of the marginals is a product of per-codebook means. The squared inverse is not
+(1 / (1 + sum_k s_k) is no product of functions of each s_k). The linear kernel is a sum over codebooks;
+its MMD between the joint and the product of the marginals compares mean embeddings, which are the mean
+rows, equal for both: it is 0 whatever the dependence, no independence signal to compute. The quadratic
+kernel (sum_k x^k . y^k)^2 = sum_{k, l} (x^k . y^k)(x^l . y^l) is a sum of two-codebook products: its
+closed form would compare only the codebooks' pairwise second moments (cross-covariances); not built.
 """
 
 import math
@@ -29,6 +39,9 @@ class Kernel(nn.Module):
     faster in-place :meth:`evaluate_tile`.
     """
     radial: bool = True
+    # Whether the kernel is a product of per-codebook kernels (see the module docstring), and if not why.
+    factorizes: bool = False
+    why_not_factorized: str = ''
     # Constructor arguments read from the config keys of the same name (`MMDLoss.from_config`).
     config_keys: tp.Tuple[str, ...] = ()
 
@@ -110,6 +123,7 @@ class MultiScaleGaussian(Kernel):
         sigmas: the radii sigma_i (paper, section 4.1: 0.1, 1, 5, 10, 20, 50).
     """
     radial = True
+    factorizes = True
     config_keys = ('sigmas',)
 
     def __init__(self, sigmas: tp.Sequence[float] = (0.1, 1., 5., 10., 20., 50.)):
@@ -167,6 +181,7 @@ class SquaredInverse(Kernel):
         sigma: scale (paper, Table 3: 12).
     """
     radial = True
+    why_not_factorized = "the squared inverse 1 / (1 + sum_k s_k / sigma^2) is no product over codebooks"
     config_keys = ('sigma',)
 
     def __init__(self, sigma: float = 12.):
@@ -191,6 +206,8 @@ class SquaredInverse(Kernel):
 class Linear(Kernel):
     """k(x, y) = x^T y."""
     radial = False
+    why_not_factorized = ("the linear kernel's MMD between the joint and the product of the marginals compares "
+                          "their mean rows, which are equal: it is 0 whatever the dependence")
 
     def profile(self, s: torch.Tensor) -> torch.Tensor:
         return s
@@ -202,6 +219,8 @@ class Linear(Kernel):
 class Quadratic(Kernel):
     """k(x, y) = (x^T y)^2."""
     radial = False
+    why_not_factorized = ("the quadratic kernel is a sum over codebook pairs of two-codebook products; its closed "
+                          "form (pairwise cross-covariances only) is not built")
 
     def profile(self, s: torch.Tensor) -> torch.Tensor:
         return s.pow(2)

@@ -6,23 +6,19 @@
 The loss compares n "joint" rows (the K codes of one aligned frame, concatenated) with n
 "shuffled" rows (each codebook's rows permuted independently, which samples the product
 of the marginals) with the unbiased MMD^2 estimator of eq. (7) (:mod:`.mmd_estimator`).
-`MMDLoss.from_config` builds it from the `mmd` config block, whose loss keys it owns and checks.
+`MMDLoss.from_config` builds it from the `mmd` block's loss keys, parsed once (`mmd_config.MMDLossConfig`).
 """
 
 import typing as tp
 
-import omegaconf
 import torch
 from torch import nn
 
-from ..config_validation import ConfigError, is_int, require
 from ..delay_pattern import delay_align
-from .kernels import KERNELS, Kernel, build_kernel
+from .kernels import Kernel, build_kernel
+from .mmd_config import NORMALIZATIONS, SHUFFLES, MMDLossConfig
 from .mmd_estimator import mmd2_unbiased, shared_pairs
-from .streams import STREAM_KINDS
-from .strata import SHUFFLES, past_strata, shuffleable, stratified_index, stratified_mmd2
-
-NORMALIZATIONS = ('none', 'codebook', 'dimension')
+from .strata import past_strata, shuffleable, stratified_index, stratified_mmd2
 
 
 def apply_delay(z: torch.Tensor) -> torch.Tensor:
@@ -224,56 +220,12 @@ class MMDLoss(nn.Module):
         self.exclude_shared = exclude_shared
         self.shuffle = shuffle
 
-    # Keys of the `mmd` config block that describe the loss (the solver owns the others).
-    CONFIG_KEYS = ('kernel', 'sigmas', 'sigma', 'delay', 'streams', 'normalize', 'max_rows', 'block_size',
-                   'exclude_shared', 'shuffle')
-
-    @staticmethod
-    def kernel_kwargs(cfg: omegaconf.DictConfig) -> tp.Dict[str, tp.Any]:
-        """The arguments of the kernel named by `cfg.kernel`, read from the config keys of the same name."""
-        kernel_cls = KERNELS[cfg.kernel]
-        kwargs: tp.Dict[str, tp.Any] = {}
-        for key in kernel_cls.config_keys:
-            value = cfg.get(key)
-            if isinstance(value, (list, tuple, omegaconf.ListConfig)):
-                kwargs[key] = tuple(float(v) for v in value)
-            else:
-                kwargs[key] = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-        return kwargs
-
     @classmethod
-    def validate_config(cls, cfg: omegaconf.DictConfig, prefix: str = 'mmd') -> None:
-        """Check the loss keys of an `mmd` config block; a `ConfigError` names the bad key and value."""
-        def check(key: str, ok: bool, why: str) -> None:
-            require(ok, f'{prefix}.{key}', cfg.get(key), why)
-
-        kernels = tuple(KERNELS)
-        check('kernel', cfg.get('kernel') in KERNELS, f"must be one of {kernels}")
-        keys = ', '.join(f'{prefix}.{k}' for k in KERNELS[cfg.kernel].config_keys)
-        try:  # the kernel's constructor owns the checks of its arguments
-            build_kernel(cfg.kernel, **cls.kernel_kwargs(cfg))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"Invalid config `{keys}` for kernel {cfg.kernel!r}: {exc}") from exc
-        check('streams', cfg.get('streams') in STREAM_KINDS, f"must be one of {STREAM_KINDS}")
-        check('normalize', cfg.get('normalize') in NORMALIZATIONS, f"must be one of {NORMALIZATIONS}")
-        check('shuffle', cfg.get('shuffle', 'global') in SHUFFLES, f"must be one of {SHUFFLES}")
-        for key in ('delay', 'exclude_shared'):
-            check(key, isinstance(cfg.get(key), bool), "must be true or false")
-        max_rows, block_size = cfg.get('max_rows'), cfg.get('block_size')
-        check('max_rows', max_rows is None or (is_int(max_rows) and max_rows >= 2), "must be null or an integer >= 2")
-        check('block_size', is_int(block_size) and block_size >= 1, "must be an integer >= 1")
-
-    @classmethod
-    def from_config(cls, cfg: omegaconf.DictConfig) -> 'MMDLoss':
-        """The loss described by an `mmd` config block (validated first)."""
-        cls.validate_config(cfg)
-        return cls(kernel=cfg.kernel, kernel_kwargs=cls.kernel_kwargs(cfg), delay=cfg.delay,
-                   normalize=cfg.normalize, max_rows=cfg.max_rows, block_size=cfg.block_size,
-                   exclude_shared=cfg.exclude_shared, shuffle=cfg.get('shuffle', 'global'))
-
-    def rows(self, streams: torch.Tensor) -> torch.Tensor:
-        """Validated, aligned and normalized rows [n, K, D] from streams [B, K, D, T]."""
-        return normalize_rows(self.aligned_rows(streams), self.normalize, self.eps)
+    def from_config(cls, config: MMDLossConfig) -> 'MMDLoss':
+        """The loss described by the parsed loss keys of an `mmd` block (:meth:`MMDLossConfig.parse`)."""
+        return cls(kernel=config.kernel, kernel_kwargs=dict(config.kernel_kwargs), delay=config.delay,
+                   normalize=config.normalize, max_rows=config.max_rows, block_size=config.block_size,
+                   exclude_shared=config.exclude_shared, shuffle=config.shuffle)
 
     def aligned_rows(self, streams: torch.Tensor) -> torch.Tensor:
         """Validated and aligned rows [n, K, D] from streams [B, K, D, T] (rows batch-major), not normalized."""

@@ -13,11 +13,10 @@ import collections
 import typing as tp
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from .kernels import Kernel
 from .mmd import MMDLoss, shuffle_rows
-from .mmd_estimator import _cross_sum, _within_sum
+from .mmd_estimator import cross_sum, gradient_in_forward, within_sum
 from .strata import stratified_mmd2
 
 
@@ -43,37 +42,20 @@ def _grad_terms(kernel: Kernel, xg: torch.Tensor, yg: torch.Tensor, xc: torch.Te
     Within sums over ordered pairs i != j: a pair (gradient row, constant row) appears twice.
     Cross sum: (xg, yg), (xg, yc) and (xc, yg) pairs; the (xc, yc) pairs are constants.
     """
-    value = _within_sum(kernel, xg, within, block_size, grad_x)
-    value = value + _cross_sum(kernel, xg, xc, 2. * within, block_size, grad_x, None)
-    value = value + _within_sum(kernel, yg, within, block_size, grad_y)
-    value = value + _cross_sum(kernel, yg, yc, 2. * within, block_size, grad_y, None)
-    value = value + _cross_sum(kernel, xg, yg, cross, block_size, grad_x, grad_y)
-    value = value + _cross_sum(kernel, xg, yc, cross, block_size, grad_x, None)
-    return value + _cross_sum(kernel, xc, yg, cross, block_size, None, grad_y)
+    value = within_sum(kernel, xg, within, block_size, grad_x)
+    value = value + cross_sum(kernel, xg, xc, 2. * within, block_size, grad_x, None)
+    value = value + within_sum(kernel, yg, within, block_size, grad_y)
+    value = value + cross_sum(kernel, yg, yc, 2. * within, block_size, grad_y, None)
+    value = value + cross_sum(kernel, xg, yg, cross, block_size, grad_x, grad_y)
+    value = value + cross_sum(kernel, xg, yc, cross, block_size, grad_x, None)
+    return value + cross_sum(kernel, xc, yg, cross, block_size, None, grad_y)
 
 
 def _constant_terms(kernel: Kernel, xc: torch.Tensor, yc: torch.Tensor, block_size: int, within: float,
                     cross: float) -> torch.Tensor:
     """The terms of eq. (7) between constant rows only (bank joint rows, shuffled rows without a current code)."""
-    value = _within_sum(kernel, xc, within, block_size, None) + _within_sum(kernel, yc, within, block_size, None)
-    return value + _cross_sum(kernel, xc, yc, cross, block_size, None, None)
-
-
-class _BankMMD2(torch.autograd.Function):
-    """Gradient computed with the value (as `mmd_estimator._BlockedMMD2`), for the gradient rows only."""
-
-    @staticmethod
-    def forward(ctx, xg, yg, xc, yc, kernel, block_size, within, cross):  # type: ignore[override]
-        grad_x, grad_y = torch.zeros_like(xg), torch.zeros_like(yg)
-        value = _grad_terms(kernel, xg, yg, xc, yc, block_size, within, cross, grad_x, grad_y)
-        ctx.save_for_backward(grad_x, grad_y)
-        return value
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_output):  # type: ignore[override]
-        grad_x, grad_y = ctx.saved_tensors
-        return (grad_output * grad_x, grad_output * grad_y) + (None,) * 6
+    value = within_sum(kernel, xc, within, block_size, None) + within_sum(kernel, yc, within, block_size, None)
+    return value + cross_sum(kernel, xc, yc, cross, block_size, None, None)
 
 
 class MMDBank:
@@ -161,7 +143,7 @@ class MMDBank:
         """One step: the estimate for `rows` against the bank, then `rows` (detached) enter the bank.
 
         Args:
-            rows: [m, K, D] current rows (aligned, see :meth:`MMDLoss.rows`), with gradient.
+            rows: [m, K, D] current rows (:meth:`MMDLoss.aligned_rows`), with gradient.
             generator: random generator of the K permutations (drawn over all n rows).
             with_value: also compute the constant terms, to return the full eq. (7) value.
             strata: [m] strata of the rows (:meth:`MMDLoss.aligned_strata`), for the conditional shuffle only.
@@ -199,10 +181,11 @@ class MMDBank:
         within, cross = 1. / (n * (n - 1)), -2. / n ** 2
         kernel, block_size = self.loss.kernel, self.loss.block_size
         with torch.autocast(device_type=x.device.type, enabled=False):
-            if torch.is_grad_enabled() and (xg.requires_grad or yg.requires_grad):
-                loss = _BankMMD2.apply(xg, yg, xc, yc, kernel, block_size, within, cross)
-            else:
-                loss = _grad_terms(kernel, xg, yg, xc, yc, block_size, within, cross, None, None)
+            def compute(xg: torch.Tensor, yg: torch.Tensor, with_grad: bool):
+                grads = (torch.zeros_like(xg), torch.zeros_like(yg)) if with_grad else (None, None)
+                return _grad_terms(kernel, xg, yg, xc, yc, block_size, within, cross, *grads), grads
+
+            loss = gradient_in_forward(compute, xg, yg)
             value = None
             if with_value:
                 with torch.no_grad():

@@ -7,8 +7,7 @@ Scale: n is B * T' (about 10^4 rows of K * D = 512 features for a macro-batch), 
 kernel matrices are never materialized. :func:`mmd2_unbiased` walks [block, block] tiles
 (only those on and above the diagonal for the two within-sample sums, k being symmetric),
 accumulating tile sums in float64, and, when a gradient is needed, the gradients of x and
-y in the same pass: the loss is a scalar, so its gradient is known at forward time; saving
-it costs O(n F) and avoids recomputing every tile in backward. Per tile: one matmul for the
+y in the same pass (:class:`GradientInForward`, which the memory bank uses too). Per tile: one matmul for the
 statistic, the kernel, two matmuls for the gradients; on CPU the loss is matmul bound.
 Extra memory: three [block, block] tiles and a few [n, F] buffers (gradients, augmented rows).
 """
@@ -101,18 +100,52 @@ def _view(grad: tp.Optional[torch.Tensor], index: slice) -> tp.Optional[torch.Te
     return None if grad is None else grad[index]
 
 
-def _within_sum(kernel: Kernel, a: torch.Tensor, weight: float, block_size: int,
-                grad: tp.Optional[torch.Tensor]) -> torch.Tensor:
+class TileShare(tp.NamedTuple):
+    """This rank's share of the tiles of one estimate (`mmd.scope: global`, tile-parallel, issue #29).
+
+    Tiles are numbered in the order an estimate visits them, and rank ``rank`` of ``world`` takes those
+    with number ``t % world == rank``: the shares are disjoint and cover every tile. ``reduce`` sums a
+    tensor over the ranks (an all-reduce, see `distributed.tile_share`).
+    """
+    rank: int
+    world: int
+    reduce: tp.Callable[[torch.Tensor], torch.Tensor]
+
+
+class Tiles:
+    """Numbers the tiles of one estimate as they are visited and says which are this rank's (all without a share)."""
+
+    def __init__(self, share: tp.Optional[TileShare] = None):
+        self.share = share
+        self.count = 0
+        self.taken: tp.List[int] = []  # numbers of the tiles this rank computed (tests check the cover)
+
+    def take(self) -> bool:
+        number, self.count = self.count, self.count + 1
+        mine = self.share is None or number % self.share.world == self.share.rank
+        if mine:
+            self.taken.append(number)
+        return mine
+
+
+def within_sum(kernel: Kernel, a: torch.Tensor, weight: float, block_size: int,
+               grad: tp.Optional[torch.Tensor], tiles: tp.Optional[Tiles] = None) -> torch.Tensor:
     """weight * sum_{i != j} k(a_i, a_j), visiting only the tiles on and above the diagonal.
 
     Args:
-        a: [n, F] rows; grad: [n, F] accumulator or None.
+        a: [n, F] rows; grad: [n, F] accumulator or None (gradient w.r.t. a added into it).
+        tiles: the tiles this rank computes (default: all).
+    Returns:
+        float64 scalar tensor (this rank's tiles only, with a share).
     """
+    tiles = tiles or Tiles()
     rows = _Rows.build(kernel, a)
     total = torch.zeros((), dtype=torch.float64, device=a.device)
     blocks = _blocks(a.shape[0], block_size)
     for bi, i in enumerate(blocks):
         for j in blocks[bi:]:
+            if not tiles.take():
+                continue
             diagonal = i == j
             # k is symmetric: an off-diagonal tile also stands for its mirror image.
             tile_weight = weight if diagonal else 2. * weight
@@ -121,66 +154,96 @@ def _within_sum(kernel: Kernel, a: torch.Tensor, weight: float, block_size: int,
     return total
 
 
-def _cross_sum(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, weight: float, block_size: int,
-               grad_x: tp.Optional[torch.Tensor], grad_y: tp.Optional[torch.Tensor]) -> torch.Tensor:
-    """weight * sum_{i, j} k(x_i, y_j) over all n^2 pairs.
+def cross_sum(kernel: Kernel, x: torch.Tensor, y: torch.Tensor, weight: float, block_size: int,
+              grad_x: tp.Optional[torch.Tensor], grad_y: tp.Optional[torch.Tensor],
+              tiles: tp.Optional[Tiles] = None) -> torch.Tensor:
+    """weight * sum_{i, j} k(x_i, y_j) over all pairs.
 
     Args:
-        x, y: [n, F] rows; grad_x, grad_y: [n, F] accumulators or None.
+        x: [n, F], y: [m, F] rows; grad_x, grad_y: accumulators of their shapes or None.
+        tiles: the tiles this rank computes (default: all).
+    Returns:
+        float64 scalar tensor (this rank's tiles only, with a share).
     """
+    tiles = tiles or Tiles()
     rows_x, rows_y = _Rows.build(kernel, x), _Rows.build(kernel, y)
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     for i in _blocks(x.shape[0], block_size):
         for j in _blocks(y.shape[0], block_size):
-            total += _accumulate_tile(kernel, rows_x.take(i), rows_y.take(j), weight, False,
-                                      _view(grad_x, i), _view(grad_y, j))
+            if tiles.take():
+                total += _accumulate_tile(kernel, rows_x.take(i), rows_y.take(j), weight, False,
+                                          _view(grad_x, i), _view(grad_y, j))
     return total
 
 
-def _mmd2_blocked(x: torch.Tensor, y: torch.Tensor, kernel: Kernel, block_size: int, cross_weight: float,
-                  with_grad: bool) -> tp.Tuple[torch.Tensor, tp.Optional[torch.Tensor], tp.Optional[torch.Tensor]]:
-    """Eq. (7) with the given weight of the cross sum and, with ``with_grad``, its gradients.
+# compute(*tensors, with_grad) -> (value, one gradient per tensor, or None without with_grad)
+Compute = tp.Callable[..., tp.Tuple[torch.Tensor, tp.Optional[tp.Sequence[torch.Tensor]]]]
 
-    Returns:
-        (float64 value, d/dx or None, d/dy or None).
+
+class GradientInForward(torch.autograd.Function):
+    """A scalar whose gradients are computed with its value, in forward; backward only scales them.
+
+    The losses are scalars, so their gradients are known at forward time: saving them costs O(n F), where
+    recomputing every tile in backward would cost the forward again. First order only.
     """
-    n = x.shape[0]
-    grad_x = torch.zeros_like(x) if with_grad else None
-    grad_y = torch.zeros_like(y) if with_grad else None
-    within = 1. / (n * (n - 1))
-    value = _within_sum(kernel, x, within, block_size, grad_x)
-    value = value + _within_sum(kernel, y, within, block_size, grad_y)
-    value = value + _cross_sum(kernel, x, y, cross_weight, block_size, grad_x, grad_y)
-    return value, grad_x, grad_y
-
-
-class _BlockedMMD2(torch.autograd.Function):
-    """Autograd wrapper: the gradient is computed with the value, backward only scales it."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, y: torch.Tensor, kernel: Kernel, block_size: int,  # type: ignore[override]
-                cross_weight: float):
-        value, grad_x, grad_y = _mmd2_blocked(x, y, kernel, block_size, cross_weight, with_grad=True)
-        ctx.save_for_backward(grad_x, grad_y)
+    def forward(ctx, compute: Compute, *tensors: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        value, grads = compute(*tensors, with_grad=True)
+        ctx.save_for_backward(*grads)  # type: ignore[misc]
         return value
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        grad_x, grad_y = ctx.saved_tensors
-        needs_x, needs_y = ctx.needs_input_grad[:2]
-        return (grad_output * grad_x if needs_x else None,
-                grad_output * grad_y if needs_y else None, None, None, None)
+        needs = ctx.needs_input_grad[1:]
+        return (None,) + tuple(grad_output * g if need else None for g, need in zip(ctx.saved_tensors, needs))
+
+
+def gradient_in_forward(compute: Compute, *tensors: torch.Tensor) -> torch.Tensor:
+    """``compute``'s value, with :class:`GradientInForward` when a tensor needs a gradient (else no gradient work)."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return GradientInForward.apply(compute, *tensors)
+    return compute(*tensors, with_grad=False)[0]
+
+
+def shared_total(value: torch.Tensor, grads: tp.Optional[tp.Sequence[torch.Tensor]], share: tp.Optional[TileShare]
+                 ) -> tp.Tuple[torch.Tensor, tp.Optional[tp.List[torch.Tensor]]]:
+    """The whole estimate from this rank's share of its tiles, and the gradients each rank must hold.
+
+    The value is summed over the ranks. The gradients w.r.t. the gathered rows are scaled by W: the gather's
+    backward sums them over ranks, giving W times the whole gradient on every rank, as when every rank
+    computes the whole estimate (`distributed.gather_rows`), so audiocraft's gradient average stays right.
+    """
+    if share is None:
+        return value, None if grads is None else list(grads)
+    return share.reduce(value.clone()), None if grads is None else [g * share.world for g in grads]
+
+
+def _mmd2_blocked(x: torch.Tensor, y: torch.Tensor, kernel: Kernel, block_size: int, cross_weight: float,
+                  share: tp.Optional[TileShare], with_grad: bool
+                  ) -> tp.Tuple[torch.Tensor, tp.Optional[tp.List[torch.Tensor]]]:
+    """Eq. (7) with the given weight of the cross sum and, with ``with_grad``, its gradients [d/dx, d/dy]."""
+    n = x.shape[0]
+    grad_x = torch.zeros_like(x) if with_grad else None
+    grad_y = torch.zeros_like(y) if with_grad else None
+    within = 1. / (n * (n - 1))
+    tiles = Tiles(share)
+    value = within_sum(kernel, x, within, block_size, grad_x, tiles)
+    value = value + within_sum(kernel, y, within, block_size, grad_y, tiles)
+    value = value + cross_sum(kernel, x, y, cross_weight, block_size, grad_x, grad_y, tiles)
+    return shared_total(value, None if grad_x is None else (grad_x, grad_y), share)  # type: ignore[arg-type]
 
 
 def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: tp.Union[Kernel, str] = 'gaussian',
-                  block_size: int = 1024, exclude_pairs: tp.Optional[torch.Tensor] = None) -> torch.Tensor:
+                  block_size: int = 1024, exclude_pairs: tp.Optional[torch.Tensor] = None,
+                  share: tp.Optional[TileShare] = None) -> torch.Tensor:
     """Unbiased MMD^2 estimator of eq. (7) between the rows of x and the rows of y.
 
     MMD^2 = 1 / (n (n - 1)) sum_{i != j} [k(x_i, x_j) + k(y_i, y_j)] - 2 / n^2 sum_{i, j} k(x_i, y_j),
     with n the number of rows compared. Never materializes an n x n matrix: [block_size, block_size]
-    tiles, float64 accumulation of the tile sums, and a custom autograd Function for the gradient
-    of both x and y (first order only).
+    tiles, float64 accumulation of the tile sums, and the gradient of both x and y computed with the
+    value (:class:`GradientInForward`, first order only).
 
     Args:
         x: [n, F] samples of the first distribution (joint rows).
@@ -190,6 +253,9 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: tp.Union[Kernel, str
         exclude_pairs: optional [P, 2] long tensor of distinct pairs (i, j) left out of the cross
             sum, which then averages over the n^2 - P remaining pairs (see :class:`MMDLoss`,
             ``exclude_shared``). None gives eq. (7) exactly.
+        share: compute only this rank's share of the tiles, the same rows on every rank (global scope,
+            tile-parallel): the value is the whole estimate on every rank, the gradient W times this
+            rank's share (see :func:`shared_total`).
     Returns:
         Scalar tensor in x's dtype (float32 for half precision inputs).
     """
@@ -208,14 +274,15 @@ def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, kernel: tp.Union[Kernel, str
     y = y.to(x.dtype)
     n = x.shape[0]
     n_cross = n ** 2 - (0 if exclude_pairs is None else exclude_pairs.shape[0])
+
+    def compute(x: torch.Tensor, y: torch.Tensor, with_grad: bool):
+        return _mmd2_blocked(x, y, kernel, block_size, -2. / n_cross, share, with_grad)  # type: ignore[arg-type]
+
     # Tiles must stay in the inputs' precision even inside an autocast region.
     with torch.autocast(device_type=x.device.type, enabled=False):
-        if torch.is_grad_enabled() and (x.requires_grad or y.requires_grad):
-            value = _BlockedMMD2.apply(x, y, kernel, block_size, -2. / n_cross)
-        else:
-            value = _mmd2_blocked(x, y, kernel, block_size, -2. / n_cross, with_grad=False)[0]
+        value = gradient_in_forward(compute, x, y)
         if exclude_pairs is not None:
-            # Take the excluded pairs back out of the cross sum: O(P F) work, plain autograd.
+            # Take the excluded pairs back out of the cross sum: O(P F) work, plain autograd, on every rank.
             value = value + 2. / n_cross * _pair_sum(kernel, x, y, exclude_pairs)
     return value.to(x.dtype)
 

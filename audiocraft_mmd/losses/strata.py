@@ -42,9 +42,9 @@ import torch
 
 from ..delay_pattern import delay_align
 from .kernels import Kernel
+from .mmd_config import SHUFFLES  # noqa: F401 (re-exported: the strata's shuffle names)
 from .mmd_estimator import mmd2_unbiased, shared_pairs
 
-SHUFFLES = ('global', 'conditional')
 NO_PAST = -1
 
 

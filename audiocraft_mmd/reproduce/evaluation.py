@@ -66,15 +66,14 @@ def eval_mmd_losses(mmd_cfg: omegaconf.DictConfig, max_rows: int) -> tp.Dict[str
     """The MMD estimators of the protocol: the Gaussian kernel and the global shuffle for every run (the kernels
     group's runs and `mmd.shuffle=conditional` runs too, so their numbers compare), with the run's radii."""
     from ..losses import MMDLoss
+    from ..losses.mmd_config import MMDLossConfig, with_added_keys
     losses = {}
-    fixed = {'kernel': 'gaussian', 'normalize': 'codebook', 'max_rows': max_rows}
-    if 'shuffle' in mmd_cfg:  # configs written before the key existed are global already
-        fixed['shuffle'] = 'global'
+    fixed = {'kernel': 'gaussian', 'normalize': 'codebook', 'max_rows': max_rows, 'shuffle': 'global'}
     for delay in (True, False):
         for exclude in (False, True):
             name = 'mmd' + ('' if delay else '_parallel') + ('_unbiased' if exclude else '')
-            cfg = omegaconf.OmegaConf.merge(mmd_cfg, {'delay': delay, 'exclude_shared': exclude, **fixed})
-            losses[name] = MMDLoss.from_config(cfg)
+            cfg = {**with_added_keys(mmd_cfg), 'delay': delay, 'exclude_shared': exclude, **fixed}
+            losses[name] = MMDLoss.from_config(MMDLossConfig.parse(cfg))
     return losses
 
 

@@ -21,6 +21,7 @@ from dora import XP
 import omegaconf
 
 from ..environment import CHECKPOINT_NAME, HISTORY_NAME, REPO_ROOT, SIG_PREFIX
+from ..losses.mmd_config import ADDED_KEYS
 from ..models.builders import quantizer_name
 from .plan import CHOSEN_WEIGHT, Run
 
@@ -57,7 +58,7 @@ TRAINING_BLOCKS = ('losses', 'mmd', 'balancer', 'optim', 'compression_model', 's
                    'dataset', 'sample_rate', 'codec_training')
 # Keys added to a training block after XPs were trained, each with the value that does what those XPs did
 # (an XP saved without the key, composed now with this value, is the same model: not a drift).
-COMPATIBLE_ADDITIONS: tp.Dict[str, tp.Any] = {'mmd.estimator': 'exact', 'mmd.scope': 'rank', 'mmd.shuffle': 'global',
+COMPATIBLE_ADDITIONS: tp.Dict[str, tp.Any] = {**{f'mmd.{key}': value for key, value in ADDED_KEYS.items()},
                                               'codec_training.quantizer_warmup': 0}
 _ABSENT = object()
 

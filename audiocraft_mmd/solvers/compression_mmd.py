@@ -49,32 +49,35 @@ from torch.utils.checkpoint import checkpoint
 from ..config_validation import ConfigError, is_int, require
 from ..distributed import gather_rows
 from ..losses import MMDBank, MMDLoss
+from ..losses.mmd_config import MMDLossConfig, with_added_keys
 from ..models.builders import codebook_counts, codebook_keys, has_codebooks, hop_length
-from ..losses.streams import codebook_streams
+from ..losses.streams import STREAM_KINDS, codebook_streams
 from .compression import CompressionSolver, validate_config as validate_compression_config
 from .forward_streams import ForwardStreams, GradientOnce
 
-# Keys of the `mmd` block that this solver owns (the loss owns `MMDLoss.CONFIG_KEYS`).
-SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder', 'estimator', 'scope')
+# Keys of the `mmd` block that this solver owns (the loss owns `MMDLossConfig.KEYS`).
+SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder', 'estimator', 'scope', 'streams')
 ESTIMATORS = ('exact', 'bank')
 SCOPES = ('rank', 'global')
 
 
-def validate_config(cfg: omegaconf.DictConfig) -> None:
-    """Validate `losses.mmd` and the `mmd` block: the solver's keys here, the loss keys by `MMDLoss`."""
+def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
+    """Validate `losses.mmd` and the `mmd` block (the solver's keys here, the loss keys parsed once by
+    `MMDLossConfig.parse`); returns the parsed loss keys."""
     validate_compression_config(cfg)
     if 'mmd' not in cfg or 'mmd' not in cfg.get('losses', {}):
         raise ConfigError("The compression_mmd solver needs `losses.mmd` and an `mmd` block "
                           "(see config/solver/compression/default.yaml)")
     weight = cfg.losses.mmd
     require(isinstance(weight, (int, float)) and weight >= 0, 'losses.mmd', weight, "must be a number >= 0")
-    mmd = cfg.mmd
-    known = set(SOLVER_KEYS) | set(MMDLoss.CONFIG_KEYS)
+    mmd = omegaconf.OmegaConf.create(with_added_keys(cfg.mmd))
+    known = set(SOLVER_KEYS) | set(MMDLossConfig.KEYS)
     unknown = sorted(set(mmd.keys()) - known)
     require(not unknown, 'mmd', unknown, f"unknown key(s); known keys: {sorted(known)}")
     require(is_int(mmd.num_batches) and mmd.num_batches >= 1, 'mmd.num_batches', mmd.num_batches,
             "must be an integer >= 1")
-    MMDLoss.validate_config(mmd)
+    loss_config = MMDLossConfig.parse(mmd)
+    require(mmd.get('streams') in STREAM_KINDS, 'mmd.streams', mmd.get('streams'), f"must be one of {STREAM_KINDS}")
     require(is_int(mmd.valid_batches) and mmd.valid_batches >= 0, 'mmd.valid_batches', mmd.valid_batches,
             "must be an integer >= 0")
     require(isinstance(mmd.checkpoint_encoder, bool), 'mmd.checkpoint_encoder', mmd.checkpoint_encoder,
@@ -82,7 +85,7 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
     require(mmd.get('estimator') in ESTIMATORS, 'mmd.estimator', mmd.get('estimator'), f"must be one of {ESTIMATORS}")
     require(mmd.get('scope') in SCOPES, 'mmd.scope', mmd.get('scope'), f"must be one of {SCOPES}")
     if mmd.estimator == 'bank':
-        for key, value in MMDBank.unsupported(MMDLoss.from_config(mmd)).items():
+        for key, value in MMDBank.unsupported(MMDLoss.from_config(loss_config)).items():
             require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
                     "constants: normalize=none, max_rows=null, exclude_shared=false)")
     if not has_codebooks(cfg):
@@ -98,19 +101,21 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
             require(frames >= num_codebooks or weight == 0, 'mmd.delay', mmd.delay,
                     f"the delay alignment needs segments of at least K={num_codebooks} frames, "
                     f"dataset.segment_duration gives {frames}")
+    return loss_config
 
 
 class CompressionMMDSolver(CompressionSolver):
     """CompressionSolver with the MMD independence loss. See the module docstring."""
 
     def __init__(self, cfg: omegaconf.DictConfig):
-        validate_config(cfg)
+        loss_config = validate_config(cfg)
         super().__init__(cfg)
         self.mmd_weight = float(cfg.losses.mmd)
-        self.mmd_loss = MMDLoss.from_config(cfg.mmd)
+        self.mmd_loss = MMDLoss.from_config(loss_config)
         self._macro_batch: tp.List[torch.Tensor] = []
         self.mmd_rng = torch.Generator()
-        self.mmd_estimator = cfg.mmd.estimator
+        self.mmd_estimator = with_added_keys(cfg.mmd)['estimator']
+        self.mmd_scope = with_added_keys(cfg.mmd)['scope']
         # Built whenever the loss allows one (validate_config refuses the bank otherwise), so that benchmarks
         # may switch `mmd_estimator` on one solver.
         self.mmd_bank = MMDBank(self.mmd_loss, cfg.mmd.num_batches) if not MMDBank.unsupported(self.mmd_loss) else None
@@ -145,7 +150,7 @@ class CompressionMMDSolver(CompressionSolver):
         torch.distributed.all_reduce(low, op=torch.distributed.ReduceOp.MIN)
         return (high - low).abs().max().item()
 
-    def codebook_streams(self, x: torch.Tensor, with_grad: bool) -> tp.Tuple[torch.Tensor, torch.Tensor]:
+    def audio_streams(self, x: torch.Tensor, with_grad: bool) -> tp.Tuple[torch.Tensor, torch.Tensor]:
         """Streams [B, K, D, T] and codes [B, K, T] of the audio x [B, C, L], the encoder checkpointed if asked."""
         x, _ = self.model.preprocess(x)
         if with_grad and self.cfg.mmd.checkpoint_encoder:
@@ -162,7 +167,7 @@ class CompressionMMDSolver(CompressionSolver):
     def _mmd_gather(self) -> tp.Optional[tp.Callable[[torch.Tensor], torch.Tensor]]:
         """Row gathering for the training estimate under `mmd.scope: global` (valid/evaluate stay per rank:
         every rank runs the same number of training steps, not necessarily of evaluation batches)."""
-        return gather_rows if self.cfg.mmd.scope == 'global' and self.is_training else None
+        return gather_rows if self.mmd_scope == 'global' and self.is_training else None
 
     def _check_finite(self, mmd: torch.Tensor) -> None:
         if not torch.isfinite(mmd):
@@ -173,7 +178,7 @@ class CompressionMMDSolver(CompressionSolver):
         """The MMD of a macro-batch of audio batches (each [B, C, L])."""
         with torch.set_grad_enabled(with_grad):
             streams, codes = (torch.cat(parts, dim=0) for parts in
-                              zip(*[self.codebook_streams(x, with_grad) for x in batches]))
+                              zip(*[self.audio_streams(x, with_grad) for x in batches]))
             mmd = self.mmd_loss(streams, generator=self.mmd_rng, gather=self._mmd_gather, codes=codes)
         self._check_finite(mmd)
         return mmd

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from audiocraft_mmd.losses import MMDLoss
+from audiocraft_mmd.losses.mmd_config import MMDLossConfig
 from audiocraft_mmd.losses.kernel_scale import gradient_norm, kernel_factors, kernel_losses
 
 MMD_CFG = omegaconf.OmegaConf.create({'kernel': 'gaussian', 'sigmas': [0.1, 1., 5., 10., 20., 50.], 'sigma': 12.,
@@ -22,7 +23,7 @@ def _streams(seed: int) -> torch.Tensor:
 
 @pytest.mark.parametrize('c', [0.5, 4.])
 def test_a_kernel_with_c_times_the_gradient_gets_factor_one_over_c(c):
-    gaussian = MMDLoss.from_config(MMD_CFG)
+    gaussian = MMDLoss.from_config(MMDLossConfig.parse(MMD_CFG))
 
     def scaled(x, generator=None):  # same draws (same seed), gradient exactly c times the Gaussian one
         return c * gaussian(x, generator=generator)
@@ -32,7 +33,7 @@ def test_a_kernel_with_c_times_the_gradient_gets_factor_one_over_c(c):
 
 
 def test_factors_are_the_geometric_mean_over_stream_sets():
-    gaussian = MMDLoss.from_config(MMD_CFG)
+    gaussian = MMDLoss.from_config(MMDLossConfig.parse(MMD_CFG))
     sets = [_streams(0), _streams(1)]
 
     def by_set(x, generator=None):  # gradient scaled by 2 on set 0 and 8 on set 1: geometric mean 4
@@ -59,6 +60,6 @@ def test_gradient_norm_is_the_norm_of_the_autograd_gradient():
 
 
 def test_a_flat_loss_has_no_factor():
-    gaussian = MMDLoss.from_config(MMD_CFG)
+    gaussian = MMDLoss.from_config(MMDLossConfig.parse(MMD_CFG))
     with pytest.raises(ValueError, match='gradient norm 0'):
         kernel_factors({'gaussian': gaussian, 'flat': lambda x, generator=None: 0 * x.sum()}, [_streams(0)])

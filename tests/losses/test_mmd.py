@@ -348,5 +348,6 @@ def test_from_config_is_the_explicit_loss(kernel):
     explicit = MMDLoss(kernel, kernel_kwargs=kwargs, delay=cfg.delay, normalize='codebook', max_rows=40,
                        block_size=cfg.block_size, exclude_shared=cfg.exclude_shared)
     streams = dependent_streams(4)
-    got = MMDLoss.from_config(cfg)(streams, generator=torch.Generator().manual_seed(1))
+    from audiocraft_mmd.losses.mmd_config import MMDLossConfig
+    got = MMDLoss.from_config(MMDLossConfig.parse(cfg))(streams, generator=torch.Generator().manual_seed(1))
     assert torch.equal(got, explicit(streams, generator=torch.Generator().manual_seed(1)))
