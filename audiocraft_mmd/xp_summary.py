@@ -8,17 +8,22 @@ import sys
 import typing as tp
 
 from .environment import CHECKPOINT_NAME, HISTORY_NAME
-from .metrics.si_snr import si_snr_db
 
 LIVENESS = ('logmel_corr', 'cross_corr', 'min_usage', 'collapsed')  # does the decoder use its codes?
 KEYS = {'train': ('l1', 'msspec', 'mmd', 'mmd_weighted'), 'valid': ('msspec', 'sisnr', 'mmd') + LIVENESS,
         'evaluate': ('sisnr', 'mmd', 'tc', 'tc_mm', 'tc_delay', 'tc_delay_mm', 'n_frames') + LIVENESS}
 
 
+def sisnr_db_from_logged(audiocraft_sisnr: float) -> float:
+    """SI-SNR in dB (higher is better) from audiocraft's `sisnr` loss or logged metric, which is its negative
+    (`audiocraft/losses/sisnr.py` returns the opposite of the SI-SNR): a logged `sisnr=34` is -34 dB, a poor
+    reconstruction. `metrics.liveness` computes SI-SNR itself; this only reads audiocraft's logs."""
+    return -float(audiocraft_sisnr)
+
+
 def _shown(key: str, value: float) -> str:
-    # audiocraft logs `sisnr` as the negative SI-SNR: show the SI-SNR itself, in dB.
     if key == 'sisnr':
-        return f"si_snr={si_snr_db(value):.4g} dB"
+        return f"si_snr={sisnr_db_from_logged(value):.4g} dB"
     return f"{key}={value:.4g}"
 
 

@@ -1,6 +1,9 @@
 """xp_summary prints SI-SNR in dB with its real sign (audiocraft logs `sisnr` as its negative)."""
 import json
 
+import pytest
+import torch
+
 from audiocraft_mmd import xp_summary
 
 
@@ -17,3 +20,15 @@ def test_logged_sisnr_is_shown_as_negative_db(dora_dir, monkeypatch, capsys):
     assert 'last valid: msspec=0.5, si_snr=-34 dB' in out
     assert 'last evaluate: si_snr=12.5 dB, tc=3' in out
     assert 'sisnr=' not in out
+
+
+def test_the_logged_sisnr_flips_to_a_high_positive_db_for_a_good_reconstruction():
+    from audiocraft.losses import SISNR
+    g = torch.Generator().manual_seed(0)
+    ref = torch.randn(2, 1, 8000, generator=g)
+    close = ref + 0.01 * torch.randn(2, 1, 8000, generator=g)  # 40 dB below the signal
+    far = ref + 10. * torch.randn(2, 1, 8000, generator=g)     # 20 dB above it
+    loss = SISNR(sample_rate=8000)
+    assert loss(close, ref).item() < 0  # audiocraft: lower is better, negative for a good match
+    assert xp_summary.sisnr_db_from_logged(loss(close, ref).item()) == pytest.approx(40., abs=1.)
+    assert xp_summary.sisnr_db_from_logged(loss(far, ref).item()) == pytest.approx(-20., abs=1.)

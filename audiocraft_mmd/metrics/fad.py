@@ -133,13 +133,6 @@ class FrechetAudioDistanceMetric(torchmetrics.Metric):
         return frechet_audio_distance(*self.statistics('reference'), *self.statistics('generated'))
 
 
-def embedding_statistics(embeddings: torch.Tensor) -> tp.Tuple[torch.Tensor, torch.Tensor]:
-    """(mean [D], unbiased covariance [D, D]) in float64 of embeddings [N, D], N >= D + 1."""
-    check_rank(embeddings.shape[0], embeddings.shape[1], 'embedding')
-    x = embeddings.double()
-    return x.mean(dim=0), torch.cov(x.T)
-
-
 def _parse_args(argv: tp.Optional[tp.Sequence[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='python -m audiocraft_mmd.metrics.fad', description=(
         "FAD and tag KL between two sets of music on musicnn embeddings (offline; comparable to other musicnn "

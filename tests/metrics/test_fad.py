@@ -6,9 +6,15 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from audiocraft_mmd.metrics.fad import FrechetAudioDistanceMetric, embedding_statistics, frechet_audio_distance, main
+from audiocraft_mmd.metrics.fad import FrechetAudioDistanceMetric, frechet_audio_distance, main
 
 DIM = 200
+
+
+def embedding_statistics(embeddings: torch.Tensor):
+    """Reference statistics, independent of the metric's running sums: (mean [D], torch.cov [D, D]) in float64."""
+    x = embeddings.double()
+    return x.mean(dim=0), torch.cov(x.T)
 
 
 def _gaussian(n: int, seed: int, shift: float = 0.) -> torch.Tensor:
