@@ -28,4 +28,4 @@ from .mmd_bank import BankResult, MMDBank
 from .mmd_config import ADDED_KEYS, MMDLossConfig
 from .mmd_estimator import GradientInForward, cross_sum, gradient_in_forward, mmd2_unbiased, within_sum
 from .strata import NO_PAST, SHUFFLES, past_strata, shuffleable, stratified_index, stratified_mmd2
-from .streams import STREAM_KINDS, codebook_layers, codebook_streams, pvq_streams, rvq_streams
+from .streams import RVQ_STREAM_KINDS, codebook_layers, codebook_streams, rvq_streams, stream_kinds

@@ -1,7 +1,10 @@
-"""Per-codebook streams of a quantizer, for the independence loss: audiocraft's residual vector
-quantizer (`rvq_streams`) and our product quantizer (`pvq_streams`); `codebook_streams` picks.
+"""Per-codebook streams of a quantizer, for the independence loss: `codebook_streams` asks the quantizer.
 
-Both options read audiocraft's RVQ through its public modules (`quantizer.vq.layers[k]`'s
+Our quantizers own their stream kinds and streams (`STREAM_KINDS`, `streams()`, `codebook_layers`: the
+product quantizer and DAC's); audiocraft's residual vector quantizer is a library class, so its streams
+are `rvq_streams` here, its kinds `RVQ_STREAM_KINDS`. `stream_kinds` gives a quantizer's kinds.
+
+Both RVQ and PVQ streams read audiocraft's RVQ through its public modules (`quantizer.vq.layers[k]`'s
 `encode`/`decode`), without calling the layers' training forward, so computing streams never
 updates the codebooks' EMA statistics, k-means init or dead-code replacement.
 
@@ -13,7 +16,7 @@ parameters, so the loss only reaches the **encoder** (through the encoder output
 - `residual`: stream k holds r_k itself, the input of stage k (what the upstream prototype used);
   same Jacobian, different values: r_0 is the raw embedding, later r_k shrink.
 
-PVQ (`quantization/product.py`): stream k is group k's codeword (`quantized`, straight-through to
+PVQ (`quantization/product.py`, `ProductVectorQuantizer.streams`): stream k is group k's codeword (`quantized`, straight-through to
 group k's dimensions of `emb`) or those dimensions themselves (`residual`: there is no residual,
 the group's input is the analogue of r_k). Streams are [B, K, D/K, T]: K streams of D/K dims,
 where RVQ gives K streams of D dims; the loss flattens a row to K * D/K = D features (see
@@ -32,8 +35,7 @@ import typing as tp
 import torch
 from torch import nn
 
-RVQ_STREAM_KINDS = ('quantized', 'residual')  # audiocraft's RVQ and our PVQ
-STREAM_KINDS = RVQ_STREAM_KINDS + ('projected',)  # `projected`: DAC's only
+RVQ_STREAM_KINDS = ('quantized', 'residual')  # audiocraft's RVQ (our quantizers list theirs in STREAM_KINDS)
 
 
 def rvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quantized',
@@ -69,46 +71,22 @@ def rvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quan
     return (streams, torch.stack(codes, dim=1)) if with_codes else streams
 
 
-def pvq_streams(quantizer: torch.nn.Module, emb: torch.Tensor, kind: str = 'quantized',
-                n_q: tp.Optional[int] = None, with_codes: bool = False) -> tp.Any:
-    """Streams of our `ProductVectorQuantizer`: emb [B, D, T] -> [B, K, D/K, T] (see module docstring), and
-    with ``with_codes`` the [B, K, T] long codes each group picked."""
-    if kind not in RVQ_STREAM_KINDS:
-        raise ValueError(f"Unknown stream kind {kind!r}; expected one of {RVQ_STREAM_KINDS}")
-    streams, codes = [], []
-    for group, part in zip(quantizer.groups[:n_q or quantizer.n_q], quantizer.split(emb)):
-        codes.append(group.encode(part))
-        if kind == 'quantized':
-            codeword = group.decode(codes[-1]).detach()
-            part = part + (codeword - part).detach()
-        streams.append(part)
-    streams = torch.stack(streams, dim=1)
-    return (streams, torch.stack(codes, dim=1)) if with_codes else streams
-
-
-def _is_product(quantizer: nn.Module) -> bool:
-    from ..quantization.product import ProductVectorQuantizer  # imports audiocraft: only when streams are made
-    return isinstance(quantizer, ProductVectorQuantizer)
-
-
-def _is_dac(quantizer: nn.Module) -> bool:
-    from ..models.dac_codec import DACQuantizer  # imports audiocraft (not dac): only when streams are made
-    return isinstance(quantizer, DACQuantizer)
+def stream_kinds(quantizer: nn.Module) -> tp.Tuple[str, ...]:
+    """The stream kinds `codebook_streams` accepts for this quantizer."""
+    return getattr(quantizer, 'STREAM_KINDS', RVQ_STREAM_KINDS)
 
 
 def codebook_layers(quantizer: nn.Module) -> tp.Sequence[nn.Module]:
-    """The per-codebook quantization modules whose forward sees stream k's input: RVQ stages or PVQ groups;
+    """The per-codebook quantization modules whose forward sees stream k's input: RVQ stages, PVQ groups;
     none for DAC (see the module docstring)."""
-    if _is_dac(quantizer):
-        return ()
-    return quantizer.groups if _is_product(quantizer) else quantizer.vq.layers
+    layers = getattr(quantizer, 'codebook_layers', None)
+    return quantizer.vq.layers if layers is None else layers
 
 
 def codebook_streams(quantizer: nn.Module, emb: torch.Tensor, kind: str = 'quantized',
                      n_q: tp.Optional[int] = None, with_codes: bool = False) -> tp.Any:
-    """Streams [B, K, D_k, T] of emb [B, D, T] for an RVQ (`rvq_streams`), a PVQ (`pvq_streams`) or DAC
-    (`DACQuantizer.streams`), and with ``with_codes`` their codes [B, K, T]."""
-    if _is_dac(quantizer):
+    """Streams [B, K, D_k, T] of emb [B, D, T] from the quantizer's own `streams()` (PVQ, DAC), or `rvq_streams`
+    for audiocraft's RVQ, and with ``with_codes`` their codes [B, K, T]."""
+    if hasattr(quantizer, 'streams'):
         return quantizer.streams(emb, kind=kind, n_q=n_q, with_codes=with_codes)
-    streams = pvq_streams if _is_product(quantizer) else rvq_streams
-    return streams(quantizer, emb, kind=kind, n_q=n_q, with_codes=with_codes)
+    return rvq_streams(quantizer, emb, kind=kind, n_q=n_q, with_codes=with_codes)

@@ -14,7 +14,6 @@ import typing as tp
 import omegaconf
 
 from ..config_validation import is_int, require
-from ..losses.streams import RVQ_STREAM_KINDS
 
 # quantizer name -> where it is built
 AUDIOCRAFT_QUANTIZERS = ('rvq', 'no_quant')
@@ -62,21 +61,34 @@ def hop_length(cfg: omegaconf.DictConfig) -> tp.Optional[int]:
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
-    """Check `compression_model`, `encodec.quantizer` and the block of the quantizer or codec in use (`pvq`,
-    `dac`); errors name the key and value."""
+    """Check `compression_model`, `encodec.quantizer`, the block of the quantizer or codec in use (`pvq`, `dac`)
+    and `mmd.streams` against that quantizer's stream kinds; errors name the key and value."""
     kind = cfg.get('compression_model', 'encodec')
     require(kind in COMPRESSION_MODELS, 'compression_model', kind, f"must be one of {COMPRESSION_MODELS}")
+    name = quantizer_name(cfg)
     if kind == 'dac':
         from .dac_codec import validate_dac_config  # imports audiocraft, not dac
         validate_dac_config(cfg)
-        return
-    name = quantizer_name(cfg)
-    require(name in QUANTIZERS, 'encodec.quantizer', name, f"must be one of {QUANTIZERS}")
-    streams = cfg.get('mmd', {}).get('streams')
-    require(streams is None or streams in RVQ_STREAM_KINDS, 'mmd.streams', streams,
-            f"must be one of {RVQ_STREAM_KINDS} for an EnCodec (`projected` is DAC's)")
+    else:
+        require(name in QUANTIZERS, 'encodec.quantizer', name, f"must be one of {QUANTIZERS}")
     if name == 'pvq':
         _validate_pvq(cfg.get('pvq'), cfg.get('seanet', {}).get('dimension'))
+    streams = cfg.get('mmd', {}).get('streams')
+    if streams is not None and has_codebooks(cfg):
+        kinds = stream_kinds(name)
+        require(streams in kinds, 'mmd.streams', streams, f"must be one of {kinds} with the {name} quantizer")
+
+
+def stream_kinds(name: str) -> tp.Tuple[str, ...]:
+    """The MMD stream kinds of the quantizer called `name` (`losses.streams.stream_kinds` of its class)."""
+    from ..losses.streams import RVQ_STREAM_KINDS
+    if name == 'dac':
+        from .dac_codec import DACQuantizer
+        return DACQuantizer.STREAM_KINDS
+    if name == 'pvq':
+        from ..quantization.product import ProductVectorQuantizer
+        return ProductVectorQuantizer.STREAM_KINDS
+    return RVQ_STREAM_KINDS
 
 
 def _validate_pvq(block, dimension) -> None:

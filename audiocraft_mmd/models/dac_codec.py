@@ -45,8 +45,6 @@ from ..quantization.codebook_count import SelectableCodebooks
 DAC_MODEL_KEYS = ('encoder_dim', 'encoder_rates', 'latent_dim', 'decoder_dim', 'decoder_rates', 'n_codebooks',
                   'codebook_size', 'codebook_dim', 'quantizer_dropout')
 DAC_KEYS = DAC_MODEL_KEYS + ('commitment_weight', 'codebook_weight')
-# MMD streams of a DAC quantizer (`mmd.streams`, see `DACQuantizer.streams`); projected is the DAC configs' choice
-DAC_STREAM_KINDS = ('projected', 'quantized', 'residual')
 
 
 def _frozen(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -63,6 +61,9 @@ class DACQuantizer(SelectableCodebooks, BaseQuantizer):
         commitment_weight, codebook_weight: weights of DAC's two quantizer losses in the penalty.
     """
     codec_name = 'DAC'
+    # MMD streams (`mmd.streams`, see `streams`); projected is the DAC configs' choice
+    STREAM_KINDS = ('projected', 'quantized', 'residual')
+    codebook_layers = ()  # DAC's stages return other outputs than audiocraft's: no forward hooks (losses.streams)
 
     def __init__(self, rvq: nn.Module, commitment_weight: float = 0.25, codebook_weight: float = 1.):
         super().__init__()
@@ -134,8 +135,8 @@ class DACQuantizer(SelectableCodebooks, BaseQuantizer):
         - `residual` [B, K, D, T]: r_k.
         Returns the streams, and with ``with_codes`` the [B, K, T] long codes.
         """
-        if kind not in DAC_STREAM_KINDS:
-            raise ValueError(f"Unknown stream kind {kind!r} for a DAC quantizer; expected one of {DAC_STREAM_KINDS}")
+        if kind not in self.STREAM_KINDS:
+            raise ValueError(f"Unknown stream kind {kind!r} for a DAC quantizer; expected one of {self.STREAM_KINDS}")
         if emb.dim() != 3 or emb.shape[1] != self.dimension:
             raise ValueError(f"DAC streams expect emb of shape [B, {self.dimension}, T], got {tuple(emb.shape)}")
         residual, streams, codes = emb, [], []
@@ -236,13 +237,4 @@ def validate_dac_config(cfg: omegaconf.DictConfig) -> None:
     require(is_int(sample_rate) and sample_rate % hop == 0, 'sample_rate', sample_rate,
             f"must be a multiple of DAC's hop length {hop} (dac.encoder_rates={encoder_rates}): integer frame rate")
     require(cfg.get('channels') == 1, 'channels', cfg.get('channels'), "DAC's encoder and decoder are mono")
-    _validate_around_dac(cfg)
 
-
-def _validate_around_dac(cfg: omegaconf.DictConfig) -> None:
-    """Blocks of other components that must suit a DAC codec: mmd.streams (codec_training.dead_codes: `replace`
-    restarts DAC's dead entries, `audiocraft` leaves DAC's quantizer as it is)."""
-    streams = cfg.get('mmd', {}).get('streams')
-    if streams is not None:
-        require(streams in DAC_STREAM_KINDS, 'mmd.streams', streams,
-                f"must be one of {DAC_STREAM_KINDS} with compression_model=dac")

@@ -38,6 +38,7 @@ class ProductVectorQuantizer(SelectableCodebooks, BaseQuantizer):
         decay, kmeans_init, kmeans_iters, threshold_ema_dead_code: as audiocraft's RVQ, per codebook.
     """
     codec_name = 'PVQ'
+    STREAM_KINDS = ('quantized', 'residual')  # MMD streams (`streams`), as audiocraft's RVQ
 
     def __init__(self, dimension: int = 128, n_q: int = 4, bins: int = 1024, dropout: bool = False,
                  decay: float = 0.99, kmeans_init: bool = True, kmeans_iters: int = 10,
@@ -104,3 +105,25 @@ class ProductVectorQuantizer(SelectableCodebooks, BaseQuantizer):
         if codes.dim() != 3 or not 1 <= codes.shape[1] <= self.max_n_q:
             raise ValueError(f"PVQ decodes codes of shape [B, k<={self.max_n_q}, T], got {tuple(codes.shape)}")
         return self._merge([group.decode(codes[:, k]) for k, group in enumerate(self.groups[:codes.shape[1]])])
+
+    @property
+    def codebook_layers(self) -> nn.ModuleList:
+        """The modules whose forward sees stream k's input (the MMD bank's forward hooks): the groups."""
+        return self.groups
+
+    def streams(self, emb: torch.Tensor, kind: str = 'quantized', n_q: tp.Optional[int] = None,
+                with_codes: bool = False) -> tp.Any:
+        """MMD streams of emb [B, D, T]: [B, K, D/K, T], group k's codeword straight-through to its dimensions
+        (`quantized`) or those dimensions (`residual`, see `losses.streams`); with ``with_codes`` also the
+        [B, K, T] codes. Encodes only: no EMA update, k-means init or dead-code replacement."""
+        if kind not in self.STREAM_KINDS:
+            raise ValueError(f"Unknown stream kind {kind!r} for a PVQ; expected one of {self.STREAM_KINDS}")
+        streams, codes = [], []
+        for group, part in zip(self.groups[:n_q or self.n_q], self.split(emb)):
+            codes.append(group.encode(part))
+            if kind == 'quantized':
+                codeword = group.decode(codes[-1]).detach()
+                part = part + (codeword - part).detach()
+            streams.append(part)
+        streams = torch.stack(streams, dim=1)
+        return (streams, torch.stack(codes, dim=1)) if with_codes else streams

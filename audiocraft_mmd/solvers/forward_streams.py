@@ -27,7 +27,7 @@ class ForwardStreams:
     it). When the forward ran fewer stages than the quantizer's n_q (quantizer dropout), the streams are recomputed
     from emb with `rvq_streams` (all stages; codebooks already EMA-updated by this forward).
     PVQ: the same hooks on each group (`quantizer.groups[k]`) record group k's input (its D/K dims of
-    emb) and codeword, so the streams equal `losses.streams.pvq_streams` (all groups run every forward,
+    emb) and codeword, so the streams equal `ProductVectorQuantizer.streams` (all groups run every forward,
     PVQ-dropout only zeroes the decoder's input afterwards).
     Unarmed, the hooks do nothing.
     """

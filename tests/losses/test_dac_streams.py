@@ -5,16 +5,23 @@ import torch
 import torch.nn.functional as F
 
 from audiocraft_mmd.losses import MMDLoss
-from audiocraft_mmd.losses.streams import STREAM_KINDS, codebook_layers, codebook_streams, rvq_streams
-from audiocraft_mmd.models.dac_codec import DAC_STREAM_KINDS
+from audiocraft_mmd.losses.streams import RVQ_STREAM_KINDS, codebook_layers, codebook_streams, rvq_streams, stream_kinds
+from audiocraft_mmd.models import builders
+from audiocraft_mmd.models.dac_codec import DACQuantizer
 from audiocraft_mmd.solvers.forward_streams import ForwardStreams
 from conftest import dac_audio as audio, tiny_dac as tiny_model
 
 KINDS = ('projected', 'quantized', 'residual')
 
 
-def test_kinds_are_registered_with_the_loss():
-    assert set(DAC_STREAM_KINDS) <= set(STREAM_KINDS)
+def test_each_quantizer_owns_its_stream_kinds():
+    """The config check (models.builders.stream_kinds, by quantizer name) reads the same kinds as the streams
+    (losses.streams.stream_kinds, by quantizer object): DAC's three, audiocraft's RVQ and our PVQ two."""
+    from audiocraft_mmd.quantization.product import ProductVectorQuantizer
+    quantizer = tiny_model().quantizer
+    assert stream_kinds(quantizer) == builders.stream_kinds('dac') == DACQuantizer.STREAM_KINDS == KINDS
+    assert stream_kinds(ProductVectorQuantizer(dimension=8, n_q=2, bins=4)) == builders.stream_kinds('pvq')
+    assert builders.stream_kinds('pvq') == builders.stream_kinds('rvq') == RVQ_STREAM_KINDS
     with pytest.raises(ValueError, match="'projected'"):
         rvq_streams(None, torch.zeros(1, 4, 2), kind='projected')
     with pytest.raises(ValueError, match="for a DAC quantizer"):
