@@ -237,4 +237,3 @@ def validate_dac_config(cfg: omegaconf.DictConfig) -> None:
     require(is_int(sample_rate) and sample_rate % hop == 0, 'sample_rate', sample_rate,
             f"must be a multiple of DAC's hop length {hop} (dac.encoder_rates={encoder_rates}): integer frame rate")
     require(cfg.get('channels') == 1, 'channels', cfg.get('channels'), "DAC's encoder and decoder are mono")
-

@@ -47,11 +47,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 def schedule_of(args: argparse.Namespace) -> Schedule:
     """The plan's schedule: FULL or QUICK, with the flags given on the command line replacing its values."""
-    base = QUICK if args.quick else FULL
+    from .harness import schedule_of as replaced
     given = {'seeds': args.seeds, 'groups': args.groups, 'trunk_epochs': args.trunk_epochs,
              'branch_epochs': args.branch_epochs}
-    given = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items() if v is not None}
-    return dataclasses.replace(base, **given)
+    return replaced(QUICK if args.quick else FULL, given)
 
 
 def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:

@@ -22,7 +22,6 @@ code (what `mmd.shuffle: conditional` lowers), and `tc_nats_delay`, the plain to
 same frames; both are biased upwards by the joint states' sparsity: compare codecs at equal frame counts.
 """
 import dataclasses
-import json
 import logging
 from pathlib import Path
 import typing as tp
@@ -177,14 +176,6 @@ def _min_samples(audio: EvalAudio) -> int:
     return int(MIN_DURATION * audio.sample_rate) + 1
 
 
-def cached_result(cache: tp.Optional[Path], key: dict, field: str) -> tp.Any:
-    """`field` of the JSON file `cache` when it was written under the same `key`, else None."""
-    if cache is None or not cache.exists():
-        return None
-    stored = json.loads(cache.read_text())
-    return stored[field] if stored.get('key') == key else None
-
-
 def load_codec(checkpoint: Path) -> tp.Tuple[omegaconf.DictConfig, torch.nn.Module]:
     """The config and the compression model (best state) of a solver checkpoint."""
     from ..compat.checkpoints import checkpoint_config, load_state
@@ -197,15 +188,12 @@ def evaluate_checkpoint(checkpoint: Path, protocol: EvalProtocol, cache: tp.Opti
                         audio: tp.Optional[EvalAudio] = None) -> tp.Dict[str, float]:
     """Evaluate the best state of a solver checkpoint, reusing `cache` when it holds the same
     protocol for the same checkpoint file (size and modification time)."""
-    stat = checkpoint.stat()
-    key = {'protocol': protocol.key(), 'checkpoint': str(checkpoint), 'size': stat.st_size, 'mtime': stat.st_mtime}
-    results = cached_result(cache, key, 'results')
+    from .harness import CachedJSON, file_key
+    cached = CachedJSON(cache, {'protocol': protocol.key(), 'checkpoint': str(checkpoint), **file_key(checkpoint)})
+    results = cached.get()
     if results is not None:
         return results
     cfg, model = load_codec(checkpoint)
     if audio is None or audio.sample_rate != model.sample_rate:
         audio = load_audio(protocol, model.sample_rate, model.channels)
-    results = evaluate_codec(model, cfg, audio, protocol)
-    if cache is not None:
-        cache.write_text(json.dumps({'key': key, 'results': results}, indent=1))
-    return results
+    return cached.put(evaluate_codec(model, cfg, audio, protocol))

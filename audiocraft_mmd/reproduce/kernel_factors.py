@@ -8,7 +8,6 @@ trunk's best state, with the trunk's `mmd` block (kernel radii, delay, normaliza
 The factors are cached as JSON in the trunk's folder, keyed by its checkpoint file, so a resumed
 reproduction gives its branches the same weight (and so the same Dora signature).
 """
-import json
 import logging
 from pathlib import Path
 import typing as tp
@@ -43,14 +42,13 @@ def trunk_factors(folder: Path, protocol: tp.Any, kernels: tp.Sequence[str], dra
     """{kernel: factor} for the trunk XP in `folder` (see the module docstring), from the cache when
     it was measured on the same checkpoint file with the same settings."""
     from ..losses.kernel_scale import REFERENCE_KERNEL, kernel_factors, kernel_losses
-    from .evaluation import cached_result, load_audio, load_codec
+    from .evaluation import load_audio, load_codec
+    from .harness import CachedJSON, file_key
     checkpoint = folder / CHECKPOINT_NAME
-    stat = checkpoint.stat()
-    key = {'version': FACTORS_VERSION, 'size': stat.st_size, 'mtime': stat.st_mtime, 'kernels': list(kernels),
-           'draws': draws, 'manifest': str(protocol.manifest), 'segment_duration': protocol.segment_duration,
-           'seed': protocol.seed}
-    cache = folder / FACTORS_NAME
-    factors = cached_result(cache, key, 'factors')
+    key = {'version': FACTORS_VERSION, **file_key(checkpoint), 'kernels': list(kernels), 'draws': draws,
+           'manifest': str(protocol.manifest), 'segment_duration': protocol.segment_duration, 'seed': protocol.seed}
+    cache = CachedJSON(folder / FACTORS_NAME, key, field='factors')
+    factors = cache.get()
     if factors is not None:
         return factors
     cfg, model = load_codec(checkpoint)
@@ -60,9 +58,7 @@ def trunk_factors(folder: Path, protocol: tp.Any, kernels: tp.Sequence[str], dra
     factors = kernel_factors(losses, sets, log=logger.debug)
     logger.info("kernel factors on trunk %s (%d sets of %s): %s", folder.name, len(sets), tuple(sets[0].shape),
                 ', '.join(f'{k} {v:.3g}' for k, v in factors.items()))
-    cache.write_text(json.dumps({'key': key, 'factors': factors, 'stream_shape': list(sets[0].shape),
-                                 'sets': len(sets)}, indent=1))
-    return factors
+    return cache.put(factors, stream_shape=list(sets[0].shape), sets=len(sets))
 
 
 def kernel_weight(chosen_weight: float, factor: float) -> str:

@@ -134,11 +134,9 @@ def variant_runs(group: str, seed: int, epochs: int, weights: tp.Sequence[float]
 
 
 def check_common(common: tp.Sequence[str]) -> None:
-    """Refuse common overrides of keys the plan sets per run (hydra would fail on the duplicate later)."""
-    clashes = [o for o in common if o.lstrip('+~').split('=')[0] in PLAN_KEYS]
-    if clashes:
-        raise ValueError(f"--set {' '.join(clashes)}: the plan sets {', '.join(PLAN_KEYS)} per run "
-                         "(epochs: --trunk-epochs/--branch-epochs; seeds: --seeds)")
+    """Refuse common overrides of keys the plan sets per run (`harness.check_common`)."""
+    from .harness import check_common as check
+    check(common, PLAN_KEYS, 'run', "epochs: --trunk-epochs/--branch-epochs; seeds: --seeds")
 
 
 def build_plan(schedule: Schedule) -> tp.List[Run]:

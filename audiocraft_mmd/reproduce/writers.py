@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 import typing as tp
 
-from ..environment import repo_relative
+from .harness import portable
 from .plan import CHOSEN_WEIGHT, WEIGHTS, weight_label
 from .claims import LIVE_CROSS_CORR, LIVE_LOGMEL_CORR, LIVE_MIN_USAGE, METRICS, Record
 
@@ -175,18 +175,10 @@ def plot_mutual_information(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def portable(meta: dict) -> dict:
-    """`meta` with the paths inside the repository made relative to it (manifest, XP folders, logs)."""
-    protocol = {**meta['protocol'], 'manifest': repo_relative(meta['protocol']['manifest'])}
-    statuses = [{**status, **{key: repo_relative(status[key]) for key in ('folder', 'log') if status.get(key)}}
-                for status in meta.get('statuses', [])]
-    return {**meta, 'protocol': protocol, 'statuses': statuses}
-
-
 def write_report(out: Path, records: tp.Sequence[Record], summary: dict, claims: tp.Sequence[Record],
                  ablations: tp.Sequence[Record], meta: dict) -> tp.Dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    meta = portable(meta)
+    meta = portable(meta, ('manifest',))
     paths = {'json': out / 'results.json', 'markdown': out / 'report.md'}
     data = {'meta': meta, 'runs': list(records), 'summary': summary, 'claims': list(claims),
             'ablations': list(ablations), 'metrics': list(METRICS)}

@@ -8,7 +8,6 @@ run for the missing ones unless --no-train-codecs. Resumable: trained LM XPs are
 an interrupted one) and evaluations are cached in `<out>/cache/` under their protocol. See `plan`.
 """
 import argparse
-import dataclasses
 import logging
 from pathlib import Path
 import sys
@@ -56,11 +55,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def schedule_of(args: argparse.Namespace):
-    base = QUICK if args.quick else FULL
-    changes = {k: tuple(v) if isinstance(v, list) else v for k, v in
-               (('seeds', args.seeds), ('codecs', args.codecs), ('patterns', args.patterns), ('epochs', args.epochs))
-               if v is not None}
-    return dataclasses.replace(base, **changes)
+    """The plan's schedule: FULL or QUICK, with the flags given on the command line replacing its values."""
+    from ..reproduce.harness import schedule_of as replaced
+    given = {'seeds': args.seeds, 'codecs': args.codecs, 'patterns': args.patterns, 'epochs': args.epochs}
+    return replaced(QUICK if args.quick else FULL, given)
 
 
 class Lazy:
@@ -77,7 +75,8 @@ class Lazy:
 def evaluate_study(runs, statuses, codec_sigs, protocol: LMProtocol, cache_dir: Path) -> tp.Tuple[list, list, tp.Any]:
     """(LM records, codec records, floor record), each evaluation cached in `cache_dir`."""
     from .evaluation import evaluate_codec, evaluate_lm
-    from .quality import CachedJSON, MusicQuality, random_crops
+    from ..reproduce.harness import CachedJSON
+    from .quality import MusicQuality, random_crops
     from ..reproduce.runner import saved_config
     key, reference_key = protocol.key(), protocol.reference_key()
     quality = Lazy(lambda: MusicQuality(protocol.heldout, protocol.musicnn, protocol.hop_seconds)

@@ -16,14 +16,19 @@ The LM of seed s is trained on the codec of seed s, so seeds replicate the whole
 import dataclasses
 import typing as tp
 
+from ..environment import SIG_PREFIX
+from ..reproduce.plan import CHOSEN_WEIGHT, weight_label
+
 BASE_SOLVER = 'musicgen/musicgen_mmd_cpu'
 # study name -> setting key ('group:label') in the codec reproduction's results
 # mmd_conditional: the conditional (within strata of the past) MMD at the same weight (issue #19; codecs from
 # `python -m audiocraft_mmd.reproduce --groups shuffle`)
-CODECS: tp.Dict[str, str] = {'baseline': 'weight:0', 'mmd': 'weight:1e3', 'mmd_parallel': 'alignment:parallel',
+_W = weight_label(CHOSEN_WEIGHT)
+CODECS: tp.Dict[str, str] = {'baseline': 'weight:0', 'mmd': f'weight:{_W}', 'mmd_parallel': 'alignment:parallel',
                              'mmd_conditional': 'shuffle:conditional',
-                             'pvq': 'quantizer:pvq_w0', 'pvq_mmd': 'quantizer:pvq_w1e3',
-                             'pvq_dropout': 'quantizer:pvq_dropout_w0', 'pvq_dropout_mmd': 'quantizer:pvq_dropout_w1e3'}
+                             'pvq': 'quantizer:pvq_w0', 'pvq_mmd': f'quantizer:pvq_w{_W}',
+                             'pvq_dropout': 'quantizer:pvq_dropout_w0',
+                             'pvq_dropout_mmd': f'quantizer:pvq_dropout_w{_W}'}
 PATTERNS: tp.Dict[str, tp.Tuple[str, ...]] = {
     'delay': ('codebooks_pattern.modeling=delay',),
     'flatten': ('codebooks_pattern.modeling=unroll',),
@@ -71,16 +76,15 @@ class LMRun:
 
     def argv(self, common: tp.Sequence[str] = (), extra: tp.Sequence[str] = ()) -> tp.List[str]:
         """The `dora run` arguments of this LM (the codec runner's `Run.argv` contract)."""
-        return [f'solver={BASE_SOLVER}', 'device=cpu', *common, f'compression_model_checkpoint=//sig/{self.codec_sig}',
-                *PATTERNS[self.pattern], f'optim.epochs={self.epochs}', *extra, f'seed={self.seed}']
+        codec = f'compression_model_checkpoint={SIG_PREFIX}{self.codec_sig}'
+        return [f'solver={BASE_SOLVER}', 'device=cpu', *common, codec, *PATTERNS[self.pattern],
+                f'optim.epochs={self.epochs}', *extra, f'seed={self.seed}']
 
 
 def check_common(common: tp.Sequence[str]) -> None:
-    """Refuse common overrides of keys the plan sets per run."""
-    clashes = [o for o in common if o.lstrip('+~').split('=')[0] in PLAN_KEYS]
-    if clashes:
-        raise ValueError(f"--set {' '.join(clashes)}: the plan sets {', '.join(PLAN_KEYS)} per LM "
-                         "(epochs: --epochs; seeds: --seeds; codecs: --codec/--codec-results)")
+    """Refuse common overrides of keys the plan sets per LM (`reproduce.harness.check_common`)."""
+    from ..reproduce.harness import check_common as check
+    check(common, PLAN_KEYS, 'LM', "epochs: --epochs; seeds: --seeds; codecs: --codec/--codec-results")
 
 
 def build_plan(schedule: Schedule, codec_sigs: tp.Mapping[tp.Tuple[str, int], str]) -> tp.List[LMRun]:

@@ -11,7 +11,6 @@ patches (FAD is biased upwards at small sample counts: compare only at equal cou
 Tag KL is the mean over all (held-out file, clip) pairs of KL(reference || clip), as the FAD command
 line computes it (`audiocraft_mmd.metrics.fad`).
 """
-import dataclasses
 import json
 from pathlib import Path
 import typing as tp
@@ -85,22 +84,3 @@ class MusicQuality:
         metric.update_embeddings(self.reference.embeddings, embeddings)
         kld = cross_kl_divergence(self.reference.tag_distributions, tags).mean()
         return {'fad': metric.compute(), 'kld': float(kld), 'patches': float(embeddings.shape[0])}
-
-
-@dataclasses.dataclass
-class CachedJSON:
-    """A JSON result file reused while its key (the protocol and what was measured) is unchanged."""
-    path: Path
-    key: dict
-
-    def get(self) -> tp.Optional[dict]:
-        if self.path.exists():
-            data = json.loads(self.path.read_text())
-            if data.get('key') == self.key:
-                return data['results']
-        return None
-
-    def put(self, results: dict) -> dict:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({'key': self.key, 'results': results}, indent=1))
-        return results

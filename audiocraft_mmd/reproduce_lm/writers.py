@@ -3,7 +3,7 @@ import json
 from pathlib import Path
 import typing as tp
 
-from ..environment import repo_relative
+from ..reproduce.harness import portable
 from .plan import CODECS, PATTERNS
 
 Record = tp.Dict[str, tp.Any]
@@ -105,18 +105,10 @@ def plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def portable(meta: dict) -> dict:
-    """`meta` with paths inside the repository made relative to it."""
-    protocol = {**meta['protocol'], **{k: repo_relative(meta['protocol'][k]) for k in ('heldout', 'floor')}}
-    statuses = [{**s, **{k: repo_relative(s[k]) for k in ('folder', 'log') if s.get(k)}}
-                for s in meta.get('statuses', [])]
-    return {**meta, 'protocol': protocol, 'statuses': statuses}
-
-
 def write_report(out: Path, records: tp.Sequence[Record], summary: dict, claims: tp.Sequence[Record],
                  meta: dict) -> tp.Dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    meta = portable(meta)
+    meta = portable(meta, ('heldout', 'floor'))
     paths = {'json': out / 'results.json', 'markdown': out / 'report.md', 'figure': out / 'lm_study.png'}
     data = {'meta': meta, 'runs': list(records), 'summary': summary, 'claims': list(claims)}
     paths['json'].write_text(json.dumps(data, indent=1, allow_nan=True) + '\n')

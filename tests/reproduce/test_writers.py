@@ -3,7 +3,8 @@ from pathlib import Path
 import re
 
 from audiocraft_mmd.environment import REPO_ROOT
-from audiocraft_mmd.reproduce.writers import markdown, portable, write_report
+from audiocraft_mmd.reproduce.harness import portable
+from audiocraft_mmd.reproduce.writers import markdown, write_report
 
 DOCS = REPO_ROOT / 'docs'
 
@@ -16,7 +17,7 @@ def _meta(manifest: str, folder: str) -> dict:
 
 def test_paths_inside_the_repository_become_relative():
     meta = portable(_meta(str(REPO_ROOT / 'dataset' / 'mmd_music' / 'egs' / 'evaluate'),
-                          str(REPO_ROOT / 'outputs' / 'xps' / 'abc')))
+                          str(REPO_ROOT / 'outputs' / 'xps' / 'abc')), ('manifest',))
     assert meta['protocol']['manifest'] == str(Path('dataset/mmd_music/egs/evaluate'))
     assert meta['statuses'][0]['folder'] == str(Path('outputs/xps/abc'))
     assert meta['statuses'][0]['log'] == 'config drift: mmd.normalize'  # not a path: untouched
@@ -24,7 +25,7 @@ def test_paths_inside_the_repository_become_relative():
 
 
 def test_paths_outside_or_relative_stay_as_given():
-    meta = portable(_meta('/data/elsewhere/egs', 'outputs/xps/abc'))
+    meta = portable(_meta('/data/elsewhere/egs', 'outputs/xps/abc'), ('manifest',))
     assert meta['protocol']['manifest'] == '/data/elsewhere/egs'
     assert meta['statuses'][0]['folder'] == 'outputs/xps/abc'
 
