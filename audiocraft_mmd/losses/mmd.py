@@ -16,7 +16,8 @@ from torch import nn
 
 from ..delay_pattern import delay_align
 from .kernels import Kernel, build_kernel
-from .mmd_config import NORMALIZATIONS, SHUFFLES, MMDLossConfig
+from .mmd_closed_form import check_factorizes, closed_form_mmd2
+from .mmd_config import MARGINALS, NORMALIZATIONS, SHUFFLES, MMDLossConfig
 from .mmd_estimator import mmd2_unbiased, shared_pairs
 from .strata import past_strata, shuffleable, stratified_index, stratified_mmd2
 
@@ -179,6 +180,12 @@ class MMDLoss(nn.Module):
     subsample, rows without a past or in a stratum of fewer than K + 1 rows are left out; with none left
     the loss is 0. Cost: sum_s n_s^2 kernel pairs instead of n^2.
 
+    Closed form (``marginals='closed_form'``, issue #29, :mod:`.mmd_closed_form`): instead of one random
+    shuffle, the estimate eq. (7) averages to over all the shuffles' permutations, computed from the per-codebook
+    Gram matrices (no permutation noise). Factorizing kernels only (the multi-scale Gaussian) and the global
+    shuffle only; ``exclude_shared`` then leaves the diagonal out of the per-codebook row means (0 in
+    expectation under independence, as with the shuffle). No shuffle is drawn.
+
     Random draws, in order, from ``generator``: the subsample permutation (if any), then one
     permutation per codebook (global), or one [n, K] uniform tensor (conditional).
 
@@ -193,10 +200,12 @@ class MMDLoss(nn.Module):
         eps: variance floor of the normalization.
         exclude_shared: leave the cross pairs that share a code out of the cross term (see above).
         shuffle: 'global' (Algorithm 1) or 'conditional' (within strata of the past, see above).
+        marginals: 'shuffle' (Algorithm 1) or 'closed_form' (see above).
     """
     def __init__(self, kernel: tp.Union[str, Kernel] = 'gaussian', kernel_kwargs: tp.Optional[dict] = None,
                  delay: bool = True, normalize: str = 'none', max_rows: tp.Optional[int] = None,
-                 block_size: int = 1024, eps: float = 1e-8, exclude_shared: bool = False, shuffle: str = 'global'):
+                 block_size: int = 1024, eps: float = 1e-8, exclude_shared: bool = False, shuffle: str = 'global',
+                 marginals: str = 'shuffle'):
         super().__init__()
         if isinstance(kernel, Kernel):
             if kernel_kwargs:
@@ -212,6 +221,14 @@ class MMDLoss(nn.Module):
             raise ValueError(f"block_size must be positive, got {block_size}.")
         if shuffle not in SHUFFLES:
             raise ValueError(f"Unknown shuffle {shuffle!r}; valid options are: {', '.join(SHUFFLES)}.")
+        if marginals not in MARGINALS:
+            raise ValueError(f"Unknown marginals {marginals!r}; valid options are: {', '.join(MARGINALS)}.")
+        if marginals == 'closed_form':
+            check_factorizes(self.kernel)
+            if shuffle != 'global':
+                raise ValueError(f"marginals='closed_form' needs shuffle='global', got shuffle={shuffle!r} (no "
+                                 "closed form per stratum is built).")
+        self.marginals = marginals
         self.delay = delay
         self.normalize = normalize
         self.max_rows = max_rows
@@ -225,7 +242,8 @@ class MMDLoss(nn.Module):
         """The loss described by the parsed loss keys of an `mmd` block (:meth:`MMDLossConfig.parse`)."""
         return cls(kernel=config.kernel, kernel_kwargs=dict(config.kernel_kwargs), delay=config.delay,
                    normalize=config.normalize, max_rows=config.max_rows, block_size=config.block_size,
-                   exclude_shared=config.exclude_shared, shuffle=config.shuffle)
+                   exclude_shared=config.exclude_shared, shuffle=config.shuffle,
+                   marginals=config.marginals)
 
     def aligned_rows(self, streams: torch.Tensor) -> torch.Tensor:
         """Validated and aligned rows [n, K, D] from streams [B, K, D, T] (rows batch-major), not normalized."""
@@ -284,6 +302,8 @@ class MMDLoss(nn.Module):
         if self.max_rows is not None and n > self.max_rows:
             keep = _randperm(n, generator, rows.device)[:self.max_rows]
             rows, strata = rows[keep], None if strata is None else strata[keep]
+        if self.marginals == 'closed_form':
+            return closed_form_mmd2(rows, self.kernel, self.block_size, exclude_diagonal=self.exclude_shared)
         rows, shuffled, index, keep = shuffle_rows(rows, strata, generator)
         if strata is not None:
             return stratified_mmd2(rows, shuffled, index, strata[keep], self.kernel, self.block_size)

@@ -87,7 +87,7 @@ def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
     if mmd.estimator == 'bank':
         for key, value in MMDBank.unsupported(MMDLoss.from_config(loss_config)).items():
             require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
-                    "constants: normalize=none, max_rows=null, exclude_shared=false)")
+                    "constants: normalize=none, max_rows=null, exclude_shared=false, marginals=shuffle)")
     if not has_codebooks(cfg):
         require(weight == 0, 'losses.mmd', weight, "encodec.quantizer=no_quant has no codebooks to make "
                 "independent; use losses.mmd=0")
