@@ -71,6 +71,30 @@ def _grams(d: torch.Tensor, rate: float) -> torch.Tensor:
     return torch.mul(d, -rate).clamp_min_(-_MAX_EXPONENT).exp_()
 
 
+def _nearest(d: torch.Tensor, diagonal: bool) -> tp.Optional[torch.Tensor]:
+    """Each codebook's smallest distance off the diagonal [K] (CPU only, where it costs no device sync), or None.
+
+    A radius for which rate * nearest > `_MAX_EXPONENT` has a Gram tile equal to the identity (diagonal tile) or
+    to 0 up to exp(-87) per term: such (codebook, radius) pairs skip their exponentials (the paper's radii 0.1 and
+    1 against distances of hundreds).
+    """
+    if d.device.type != 'cpu':
+        return None
+    if not diagonal:
+        return d.amin(dim=(1, 2))
+    d.diagonal(dim1=1, dim2=2).fill_(float('inf'))
+    nearest = d.amin(dim=(1, 2)) if d.shape[1] > 1 else torch.full(d.shape[:1], float('inf'))
+    d.diagonal(dim1=1, dim2=2).zero_()
+    return nearest
+
+
+def _live(nearest: tp.Optional[torch.Tensor], rate: float, K: int) -> tp.List[int]:
+    """Codebooks whose Gram tile at this rate is not (up to exp(-87) per term) the identity or 0."""
+    if nearest is None:
+        return list(range(K))
+    return [k for k in range(K) if rate * float(nearest[k]) <= _MAX_EXPONENT]
+
+
 def _upper_tiles(n: int, block_size: int) -> tp.Iterator[tp.Tuple[slice, slice]]:
     starts = range(0, n, block_size)
     blocks = [slice(s, min(s + block_size, n)) for s in starts]
@@ -93,16 +117,23 @@ def _first_pass(z: torch.Tensor, rates: tp.List[float], block_size: int, tiles: 
             continue
         diagonal = i == j
         d = _distance_tile(z[:, i], z[:, j], diagonal)
+        nearest = _nearest(d, diagonal)
         for s, rate in enumerate(rates):
-            g = _grams(d, rate)
-            prod = g.prod(0)
-            total = prod.sum().double()
-            if diagonal:
-                joint[s] += total - prod.diagonal().sum().double()
-            else:
-                joint[s] += 2. * total  # the mirror tile
-                rows[j, :, s] += g.sum(1).t().double()
-            rows[i, :, s] += g.sum(2).t().double()
+            live = _live(nearest, rate, K)
+            if diagonal and len(live) < K:  # an identity tile: 1 on the diagonal
+                rows[i, :, s] += 1.
+            if not live:
+                continue
+            g = _grams(d if len(live) == K else d[live], rate)
+            if len(live) == K:  # else the joint tile is 0 off the diagonal
+                prod = g.prod(0)
+                total = prod.sum().double()
+                joint[s] += total - prod.diagonal().sum().double() if diagonal else 2. * total  # 2: the mirror
+            if diagonal and len(live) < K:
+                rows[i, live, s] -= 1.
+            if not diagonal:
+                rows[j, live, s] += g.sum(1).t().double()
+            rows[i, live, s] += g.sum(2).t().double()
     return _Statistics(joint, rows)
 
 
@@ -131,14 +162,19 @@ def _second_pass(z: torch.Tensor, rates: tp.List[float], block_size: int, tiles:
             continue
         diagonal = i == j
         d = _distance_tile(z[:, i], z[:, j], diagonal)
+        nearest = _nearest(d, diagonal)
         coef = torch.zeros_like(d)
         for s, rate in enumerate(rates):
-            g = _grams(d, rate)
-            # -2 B term and C term share the factor G_k
-            factor = (partial[j, :, s].t()[:, None, :] + partial[i, :, s].t()[:, :, None]).mul_(-2. * rho_weight)
-            factor.add_(2. * a * others[:, s, None, None])
-            coef.addcmul_(g, factor, value=-rate)
-            coef.add_(g.prod(0), alpha=-2. * a * rate)
+            live = _live(nearest, rate, K)
+            if not live:  # identity or 0 tiles: no distance off the diagonal moves them
+                continue
+            g = _grams(d if len(live) == K else d[live], rate)
+            if len(live) == K:  # the joint term, the same coefficient for every codebook (else 0)
+                coef.add_(g.prod(0), alpha=-2. * a * rate)
+            # the -2 B and the C terms share the factor G_k
+            factor = (partial[j][:, live, s].t()[:, None, :] + partial[i][:, live, s].t()[:, :, None])
+            factor.mul_(-2. * rho_weight).add_(2. * a * others[live, s, None, None])
+            coef[live] += g.mul_(factor).mul_(-rate)
         # grad z_i^k = 2 sum_j coef[k, i, j] (z_i^k - z_j^k), and likewise for the j rows on a mirror tile.
         grad[:, i] += 2. * (coef.sum(2, keepdim=True) * z[:, i] - torch.bmm(coef, z[:, j]))
         if not diagonal:
