@@ -18,7 +18,7 @@ from ..delay_pattern import delay_align
 from .kernels import Kernel, build_kernel
 from .mmd_closed_form import check_factorizes, closed_form_mmd2
 from .mmd_config import MARGINALS, NORMALIZATIONS, SHUFFLES, MMDLossConfig
-from .mmd_estimator import mmd2_unbiased, shared_pairs
+from .mmd_estimator import TileShare, mmd2_unbiased, shared_pairs
 from .strata import past_strata, shuffleable, stratified_index, stratified_mmd2
 
 
@@ -277,7 +277,7 @@ class MMDLoss(nn.Module):
 
     def forward(self, streams: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
                 gather: tp.Optional[tp.Callable[[torch.Tensor], torch.Tensor]] = None,
-                codes: tp.Optional[torch.Tensor] = None) -> torch.Tensor:
+                codes: tp.Optional[torch.Tensor] = None, share: tp.Optional[TileShare] = None) -> torch.Tensor:
         """MMD^2 between joint and shuffled rows.
 
         Args:
@@ -287,6 +287,8 @@ class MMDLoss(nn.Module):
                 e.g. :func:`audiocraft_mmd.distributed.gather_rows` (`mmd.scope: global`: one estimate over
                 every rank's rows, whose statistics then cover all of them).
             codes: [B, K, T] integer codes of the streams; needed by the conditional shuffle only.
+            share: this rank's share of the tiles (`distributed.tile_share`, with ``gather``: every rank holds
+                the same rows and draws the same shuffles); unused by the conditional shuffle (per stratum).
         Returns:
             Scalar loss.
         """
@@ -303,10 +305,11 @@ class MMDLoss(nn.Module):
             keep = _randperm(n, generator, rows.device)[:self.max_rows]
             rows, strata = rows[keep], None if strata is None else strata[keep]
         if self.marginals == 'closed_form':
-            return closed_form_mmd2(rows, self.kernel, self.block_size, exclude_diagonal=self.exclude_shared)
+            return closed_form_mmd2(rows, self.kernel, self.block_size, self.exclude_shared, share)
         rows, shuffled, index, keep = shuffle_rows(rows, strata, generator)
         if strata is not None:
             return stratified_mmd2(rows, shuffled, index, strata[keep], self.kernel, self.block_size)
         n = rows.shape[0]
         exclude = shared_pairs(index) if self.exclude_shared else None
-        return mmd2_unbiased(rows.reshape(n, -1), shuffled.reshape(n, -1), self.kernel, self.block_size, exclude)
+        return mmd2_unbiased(rows.reshape(n, -1), shuffled.reshape(n, -1), self.kernel, self.block_size, exclude,
+                             share)

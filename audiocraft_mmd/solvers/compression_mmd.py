@@ -47,7 +47,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ..config_validation import ConfigError, is_int, require
-from ..distributed import gather_rows
+from ..distributed import gather_rows, tile_share
 from ..losses import MMDBank, MMDLoss
 from ..losses.mmd_config import MMDLossConfig, with_added_keys
 from ..models.builders import codebook_counts, codebook_keys, has_codebooks, hop_length
@@ -179,7 +179,9 @@ class CompressionMMDSolver(CompressionSolver):
         with torch.set_grad_enabled(with_grad):
             streams, codes = (torch.cat(parts, dim=0) for parts in
                               zip(*[self.audio_streams(x, with_grad) for x in batches]))
-            mmd = self.mmd_loss(streams, generator=self.mmd_rng, gather=self._mmd_gather, codes=codes)
+            gather = self._mmd_gather
+            mmd = self.mmd_loss(streams, generator=self.mmd_rng, gather=gather, codes=codes,
+                                share=None if gather is None else tile_share())
         self._check_finite(mmd)
         return mmd
 
