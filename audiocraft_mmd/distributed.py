@@ -71,6 +71,26 @@ def _all_reduce(tensor: torch.Tensor) -> torch.Tensor:
     return total
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks; backward sums the ranks' gradients too: every rank computes the same loss from the sum,
+    so each gets W dL/d(its part), the convention of `gather_rows`."""
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return _all_reduce(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return _all_reduce(grad.contiguous())
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Autograd-aware sum over ranks (the random-feature MMD's sums, `mmd.marginals: features`); the tensor
+    itself outside a distributed run."""
+    if not is_distributed():
+        return tensor
+    return _AllReduceSum.apply(tensor)
+
+
 def tile_share() -> tp.Optional[TileShare]:
     """This rank's share of the tiles of an estimate over gathered rows (tile-parallel global scope, issue #29):
     each rank computes 1/W of the tiles and the value is all-reduced; the gradient each rank returns is W times

@@ -84,6 +84,9 @@ def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
             "must be true or false")
     require(mmd.get('estimator') in ESTIMATORS, 'mmd.estimator', mmd.get('estimator'), f"must be one of {ESTIMATORS}")
     require(mmd.get('scope') in SCOPES, 'mmd.scope', mmd.get('scope'), f"must be one of {SCOPES}")
+    if mmd.scope == 'global' and loss_config.marginals == 'features':
+        require(loss_config.normalize == 'none', 'mmd.normalize', loss_config.normalize, "must be none with "
+                "mmd.marginals=features and mmd.scope=global (the features' sums cross the ranks, not the rows)")
     if mmd.estimator == 'bank':
         for key, value in MMDBank.unsupported(MMDLoss.from_config(loss_config)).items():
             require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "

@@ -1,7 +1,7 @@
-"""Tile-parallel global scope on real ranks (gloo, CPU; issue #29 item 2): with `gather_rows` and
+"""Global scope on real ranks (gloo, CPU; issue #29 items 2 and 3). Tile-parallel: with `gather_rows` and
 `distributed.tile_share`, each of W ranks computes a disjoint share of the tiles, the shares cover every tile,
 and the value and each rank's gradient equal the single-process ones (the gradient as `gather_rows` gives it,
-W dL/d(rows_r))."""
+W dL/d(rows_r)). The random features (no gather, all-reduced sums): the same value and gradient too."""
 import os
 
 import pytest
@@ -14,7 +14,8 @@ from audiocraft_mmd.losses import MMDLoss
 from audiocraft_mmd.losses.mmd_estimator import Tiles, cross_sum, within_sum
 
 B, K, D, T = 6, 3, 2, 8  # 6 items: 3, 2 or 1 per rank at W = 2 or 3
-LOSSES = {'shuffle': dict(exclude_shared=True), 'closed_form': dict(marginals='closed_form')}
+LOSSES = {'shuffle': dict(exclude_shared=True), 'closed_form': dict(marginals='closed_form'),
+          'features': dict(marginals='features', features=16, exclude_shared=True)}  # features: all-reduced sums
 
 
 def streams() -> torch.Tensor:
@@ -42,7 +43,7 @@ def _rank(rank: int, world: int, store: str, out: str) -> None:
             value = loss(name)(mine, torch.Generator().manual_seed(1), gather=gather_rows,
                                share=share._replace(reduce=reduce))
             value.backward()
-            assert reduced, f"{name}: the loss did not use the tile share"
+            assert bool(reduced) == (name != 'features'), f"{name}: the tile share's use"
             result[name] = (value.item(), mine.grad.clone())
         tiles = Tiles(tile_share())
         rows = torch.randn(23, 4)
