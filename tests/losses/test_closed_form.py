@@ -65,6 +65,11 @@ def test_float32_tiles_agree_with_a_float64_reference(exclude):
     assert reference > 1e-3  # well above the tolerance below
     # The three terms are O(1) (S = 3 radii) and accumulated in float64 from float32 tiles: ~1e-6 relative error.
     assert value.item() == pytest.approx(reference.item(), abs=2e-5)
+    # and the tiled float32 gradient against the float64 one of the dense reference (autograd)
+    rows32, rows64 = rows.clone().requires_grad_(), rows.double().requires_grad_()
+    closed_form_mmd2(rows32, KERNEL, block_size=5, exclude_diagonal=exclude).backward()
+    dense_closed_form(rows64, KERNEL.sigmas, exclude).backward()
+    assert (rows32.grad.double() - rows64.grad).norm() < 1e-3 * rows64.grad.norm()
 
 
 @pytest.mark.parametrize('exclude, spread', [(False, False), (True, False), (False, True)])
