@@ -12,11 +12,16 @@ dL/dtheta = sum_r J_r^T dL/d(rows_r): the gradient of the one global estimate.
 All-reduce instead of reduce-scatter: gloo has no reduce-scatter, and the [N, F] gradient is small
 next to the model's. Ranks may hold different row counts (padded for the collective, then trimmed).
 Outside a distributed run (or with one rank) the rows are returned unchanged.
+
+Tile-parallel (:func:`tile_share`): every rank holding the same rows, each computes a disjoint 1/W share of the
+estimate's tiles, so the per-rank cost is O(W n^2) instead of O(W^2 n^2) for W ranks of n rows.
 """
 import typing as tp
 
 import torch
 import torch.distributed as dist
+
+from .losses.mmd_estimator import TileShare
 
 
 def is_distributed() -> bool:
@@ -58,3 +63,39 @@ def gather_rows(rows: torch.Tensor) -> torch.Tensor:
     if not is_distributed():
         return rows
     return _GatherRows.apply(rows)
+
+
+def _all_reduce(tensor: torch.Tensor) -> torch.Tensor:
+    total = tensor.clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks; backward sums the ranks' gradients too: every rank computes the same loss from the sum,
+    so each gets W dL/d(its part), the convention of `gather_rows`."""
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return _all_reduce(tensor)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        return _all_reduce(grad.contiguous())
+
+
+def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
+    """Autograd-aware sum over ranks (the random-feature MMD's sums, `mmd.marginals: features`); the tensor
+    itself outside a distributed run."""
+    if not is_distributed():
+        return tensor
+    return _AllReduceSum.apply(tensor)
+
+
+def tile_share() -> tp.Optional[TileShare]:
+    """This rank's share of the tiles of an estimate over gathered rows (tile-parallel global scope, issue #29):
+    each rank computes 1/W of the tiles and the value is all-reduced; the gradient each rank returns is W times
+    its share's, which `gather_rows`'s backward sums into the same W dL/d(rows_r) as when every rank computes the
+    whole estimate. None outside a distributed run."""
+    if not is_distributed():
+        return None
+    return TileShare(dist.get_rank(), dist.get_world_size(), _all_reduce)

@@ -14,7 +14,8 @@ distance), so the blocked MMD in :mod:`audiocraft_mmd.losses.mmd_estimator` only
 its profile ``k(s)`` and the derivative ``dk/ds``; the chain rule through ``s`` is the same
 for all kernels of a family and lives in the MMD code.
 
-Factorization over codebooks (`factorizes`, for shuffle-free estimators, issue #29; none is built yet): a row
+Factorization over codebooks (`factorizes`, for the shuffle-free estimators of issue #29, `mmd_closed_form` and
+`mmd_features`, which refuse the other kernels with the reason below): a row
 is K codebooks concatenated, x = (x^1, ..., x^K). The multi-scale Gaussian is, for each radius, a product
 over codebooks, exp(-sum_k ||x^k - y^k||^2 / 2 sigma^2) = prod_k exp(-||x^k - y^k||^2 / 2 sigma^2), so its
 mean under the product of the marginals is a product of per-codebook means. The squared inverse is not

@@ -16,8 +16,10 @@ from torch import nn
 
 from ..delay_pattern import delay_align
 from .kernels import Kernel, build_kernel
-from .mmd_config import NORMALIZATIONS, SHUFFLES, MMDLossConfig
-from .mmd_estimator import mmd2_unbiased, shared_pairs
+from .mmd_closed_form import check_factorizes, closed_form_mmd2
+from .mmd_config import MARGINALS, NORMALIZATIONS, SHUFFLES, MMDLossConfig
+from .mmd_features import feature_mmd2
+from .mmd_estimator import TileShare, mmd2_unbiased, shared_pairs
 from .strata import past_strata, shuffleable, stratified_index, stratified_mmd2
 
 
@@ -179,6 +181,17 @@ class MMDLoss(nn.Module):
     subsample, rows without a past or in a stratum of fewer than K + 1 rows are left out; with none left
     the loss is 0. Cost: sum_s n_s^2 kernel pairs instead of n^2.
 
+    Closed form (``marginals='closed_form'``, issue #29, :mod:`.mmd_closed_form`): instead of one random
+    shuffle, the estimate eq. (7) averages to over all the shuffles' permutations, computed from the per-codebook
+    Gram matrices (no permutation noise). Factorizing kernels only (the multi-scale Gaussian) and the global
+    shuffle only; ``exclude_shared`` then leaves the diagonal out of the per-codebook row means (0 in
+    expectation under independence, as with the shuffle). No shuffle is drawn.
+
+    Random features (``marginals='features'``, :mod:`.mmd_features`): the same closed form estimated from
+    ``features`` random frequencies per radius (drawn from ``generator``), in O(n M F). With ``gather`` (global
+    scope) the rows are not gathered: the features' sums are all-reduced (`distributed.all_reduce_sum`), which
+    needs ``normalize='none'`` (the statistics would be per rank) and makes ``max_rows`` per rank.
+
     Random draws, in order, from ``generator``: the subsample permutation (if any), then one
     permutation per codebook (global), or one [n, K] uniform tensor (conditional).
 
@@ -193,10 +206,13 @@ class MMDLoss(nn.Module):
         eps: variance floor of the normalization.
         exclude_shared: leave the cross pairs that share a code out of the cross term (see above).
         shuffle: 'global' (Algorithm 1) or 'conditional' (within strata of the past, see above).
+        marginals: 'shuffle' (Algorithm 1), 'closed_form' or 'features' (see above).
+        features: frequencies per radius with ``marginals='features'``.
     """
     def __init__(self, kernel: tp.Union[str, Kernel] = 'gaussian', kernel_kwargs: tp.Optional[dict] = None,
                  delay: bool = True, normalize: str = 'none', max_rows: tp.Optional[int] = None,
-                 block_size: int = 1024, eps: float = 1e-8, exclude_shared: bool = False, shuffle: str = 'global'):
+                 block_size: int = 1024, eps: float = 1e-8, exclude_shared: bool = False, shuffle: str = 'global',
+                 marginals: str = 'shuffle', features: int = 1024):
         super().__init__()
         if isinstance(kernel, Kernel):
             if kernel_kwargs:
@@ -212,6 +228,17 @@ class MMDLoss(nn.Module):
             raise ValueError(f"block_size must be positive, got {block_size}.")
         if shuffle not in SHUFFLES:
             raise ValueError(f"Unknown shuffle {shuffle!r}; valid options are: {', '.join(SHUFFLES)}.")
+        if marginals not in MARGINALS:
+            raise ValueError(f"Unknown marginals {marginals!r}; valid options are: {', '.join(MARGINALS)}.")
+        if marginals != 'shuffle':
+            check_factorizes(self.kernel)
+            if shuffle != 'global':
+                raise ValueError(f"marginals={marginals!r} needs shuffle='global', got shuffle={shuffle!r} (no "
+                                 "closed form per stratum is built).")
+        if features < 1:
+            raise ValueError(f"features must be positive, got {features}.")
+        self.marginals = marginals
+        self.features = features
         self.delay = delay
         self.normalize = normalize
         self.max_rows = max_rows
@@ -225,7 +252,8 @@ class MMDLoss(nn.Module):
         """The loss described by the parsed loss keys of an `mmd` block (:meth:`MMDLossConfig.parse`)."""
         return cls(kernel=config.kernel, kernel_kwargs=dict(config.kernel_kwargs), delay=config.delay,
                    normalize=config.normalize, max_rows=config.max_rows, block_size=config.block_size,
-                   exclude_shared=config.exclude_shared, shuffle=config.shuffle)
+                   exclude_shared=config.exclude_shared, shuffle=config.shuffle,
+                   marginals=config.marginals, features=config.features)
 
     def aligned_rows(self, streams: torch.Tensor) -> torch.Tensor:
         """Validated and aligned rows [n, K, D] from streams [B, K, D, T] (rows batch-major), not normalized."""
@@ -259,7 +287,7 @@ class MMDLoss(nn.Module):
 
     def forward(self, streams: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
                 gather: tp.Optional[tp.Callable[[torch.Tensor], torch.Tensor]] = None,
-                codes: tp.Optional[torch.Tensor] = None) -> torch.Tensor:
+                codes: tp.Optional[torch.Tensor] = None, share: tp.Optional[TileShare] = None) -> torch.Tensor:
         """MMD^2 between joint and shuffled rows.
 
         Args:
@@ -269,6 +297,8 @@ class MMDLoss(nn.Module):
                 e.g. :func:`audiocraft_mmd.distributed.gather_rows` (`mmd.scope: global`: one estimate over
                 every rank's rows, whose statistics then cover all of them).
             codes: [B, K, T] integer codes of the streams; needed by the conditional shuffle only.
+            share: this rank's share of the tiles (`distributed.tile_share`, with ``gather``: every rank holds
+                the same rows and draws the same shuffles); unused by the conditional shuffle (per stratum).
         Returns:
             Scalar loss.
         """
@@ -276,6 +306,13 @@ class MMDLoss(nn.Module):
         if strata is not None and strata.shape[0] != rows.shape[0]:
             raise ValueError(f"codes of shape {tuple(codes.shape)} do not match streams of shape "  # type: ignore
                              f"{tuple(streams.shape)}.")
+        reduce = None
+        if gather is not None and self.marginals == 'features':  # sums cross the ranks, not rows
+            if self.normalize != 'none':
+                raise ValueError(f"marginals='features' with gathering needs normalize='none', got "
+                                 f"{self.normalize!r} (the rows are not gathered: statistics would be per rank).")
+            from ..distributed import all_reduce_sum  # distributed imports the losses
+            gather, reduce = None, all_reduce_sum
         if gather is not None:
             rows = gather(rows)
             strata = None if strata is None else gather(strata)
@@ -284,9 +321,14 @@ class MMDLoss(nn.Module):
         if self.max_rows is not None and n > self.max_rows:
             keep = _randperm(n, generator, rows.device)[:self.max_rows]
             rows, strata = rows[keep], None if strata is None else strata[keep]
+        if self.marginals == 'features':
+            return feature_mmd2(rows, self.kernel, self.features, generator, self.exclude_shared, reduce)
+        if self.marginals == 'closed_form':
+            return closed_form_mmd2(rows, self.kernel, self.block_size, self.exclude_shared, share)
         rows, shuffled, index, keep = shuffle_rows(rows, strata, generator)
         if strata is not None:
             return stratified_mmd2(rows, shuffled, index, strata[keep], self.kernel, self.block_size)
         n = rows.shape[0]
         exclude = shared_pairs(index) if self.exclude_shared else None
-        return mmd2_unbiased(rows.reshape(n, -1), shuffled.reshape(n, -1), self.kernel, self.block_size, exclude)
+        return mmd2_unbiased(rows.reshape(n, -1), shuffled.reshape(n, -1), self.kernel, self.block_size, exclude,
+                             share)

@@ -120,6 +120,8 @@ class MMDBank:
             bad['max_rows'] = loss.max_rows
         if loss.exclude_shared:
             bad['exclude_shared'] = loss.exclude_shared
+        if loss.marginals != 'shuffle':  # the bank compares the step's rows with the bank's shuffled rows
+            bad['marginals'] = loss.marginals
         return bad
 
     @classmethod

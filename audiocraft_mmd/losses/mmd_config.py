@@ -18,9 +18,12 @@ from .kernels import KERNELS, build_kernel
 
 NORMALIZATIONS = ('none', 'codebook', 'dimension')
 SHUFFLES = ('global', 'conditional')
+# How the product of the marginals enters the estimate (`MMDLoss`, issue #29).
+MARGINALS = ('shuffle', 'closed_form', 'features')
 
 # Keys of the `mmd` block added after XPs were trained -> the value those XPs trained with.
-ADDED_KEYS: tp.Dict[str, tp.Any] = {'estimator': 'exact', 'scope': 'rank', 'shuffle': 'global'}
+ADDED_KEYS: tp.Dict[str, tp.Any] = {'estimator': 'exact', 'scope': 'rank', 'shuffle': 'global', 'marginals': 'shuffle',
+                                    'features': 1024}
 
 
 def with_added_keys(block: tp.Mapping[str, tp.Any]) -> tp.Dict[str, tp.Any]:
@@ -41,10 +44,12 @@ class MMDLossConfig:
     block_size: int = 1024
     exclude_shared: bool = False
     shuffle: str = 'global'
+    marginals: str = 'shuffle'
+    features: int = 1024
 
     # Keys of the `mmd` block this config reads (the kernel's arguments among them).
     KEYS: tp.ClassVar[tp.Tuple[str, ...]] = ('kernel', 'sigmas', 'sigma', 'delay', 'normalize', 'max_rows',
-                                             'block_size', 'exclude_shared', 'shuffle')
+                                             'block_size', 'exclude_shared', 'shuffle', 'marginals', 'features')
 
     @classmethod
     def parse(cls, block: tp.Mapping[str, tp.Any], prefix: str = 'mmd') -> 'MMDLossConfig':
@@ -64,14 +69,22 @@ class MMDLossConfig:
             raise ConfigError(f"Invalid config `{keys}` for kernel {cfg['kernel']!r}: {exc}") from exc
         check('normalize', cfg.get('normalize') in NORMALIZATIONS, f"must be one of {NORMALIZATIONS}")
         check('shuffle', cfg.get('shuffle') in SHUFFLES, f"must be one of {SHUFFLES}")
+        check('marginals', cfg.get('marginals') in MARGINALS, f"must be one of {MARGINALS}")
+        if cfg['marginals'] != 'shuffle':
+            kernel = build_kernel(cfg['kernel'], **dict(kwargs))
+            check('kernel', kernel.factorizes, f"has no closed form with mmd.marginals={cfg['marginals']}: "
+                  f"{kernel.why_not_factorized}")
+            check('shuffle', cfg['shuffle'] == 'global', f"has no closed form with mmd.marginals={cfg['marginals']} "
+                  "(per stratum it would cost one pass per stratum, strata hold tens of rows: not built)")
         for key in ('delay', 'exclude_shared'):
             check(key, isinstance(cfg.get(key), bool), "must be true or false")
+        check('features', is_int(cfg.get('features')) and cfg['features'] >= 1, "must be an integer >= 1")
         max_rows, block_size = cfg.get('max_rows'), cfg.get('block_size')
         check('max_rows', max_rows is None or (is_int(max_rows) and max_rows >= 2), "must be null or an integer >= 2")
         check('block_size', is_int(block_size) and block_size >= 1, "must be an integer >= 1")
         return cls(kernel=cfg['kernel'], kernel_kwargs=kwargs, delay=cfg['delay'], normalize=cfg['normalize'],
                    max_rows=max_rows, block_size=block_size, exclude_shared=cfg['exclude_shared'],
-                   shuffle=cfg['shuffle'])
+                   shuffle=cfg['shuffle'], marginals=cfg['marginals'], features=cfg['features'])
 
 
 def _number(value: tp.Any) -> tp.Any:

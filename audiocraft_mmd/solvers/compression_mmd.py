@@ -47,7 +47,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ..config_validation import ConfigError, is_int, require
-from ..distributed import gather_rows
+from ..distributed import gather_rows, tile_share
 from ..losses import MMDBank, MMDLoss
 from ..losses.mmd_config import MMDLossConfig, with_added_keys
 from ..models.builders import codebook_counts, codebook_keys, has_codebooks, hop_length
@@ -85,10 +85,13 @@ def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
             "must be true or false")
     require(mmd.get('estimator') in ESTIMATORS, 'mmd.estimator', mmd.get('estimator'), f"must be one of {ESTIMATORS}")
     require(mmd.get('scope') in SCOPES, 'mmd.scope', mmd.get('scope'), f"must be one of {SCOPES}")
+    if mmd.scope == 'global' and loss_config.marginals == 'features':
+        require(loss_config.normalize == 'none', 'mmd.normalize', loss_config.normalize, "must be none with "
+                "mmd.marginals=features and mmd.scope=global (the features' sums cross the ranks, not the rows)")
     if mmd.estimator == 'bank':
         for key, value in MMDBank.unsupported(MMDLoss.from_config(loss_config)).items():
             require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
-                    "constants: normalize=none, max_rows=null, exclude_shared=false)")
+                    "constants: normalize=none, max_rows=null, exclude_shared=false, marginals=shuffle)")
     if not has_codebooks(cfg):
         require(weight == 0, 'losses.mmd', weight, "encodec.quantizer=no_quant has no codebooks to make "
                 "independent; use losses.mmd=0")
@@ -180,7 +183,9 @@ class CompressionMMDSolver(CompressionSolver):
         with torch.set_grad_enabled(with_grad):
             streams, codes = (torch.cat(parts, dim=0) for parts in
                               zip(*[self.audio_streams(x, with_grad) for x in batches]))
-            mmd = self.mmd_loss(streams, generator=self.mmd_rng, gather=self._mmd_gather, codes=codes)
+            gather = self._mmd_gather
+            mmd = self.mmd_loss(streams, generator=self.mmd_rng, gather=gather, codes=codes,
+                                share=None if gather is None else tile_share())
         self._check_finite(mmd)
         return mmd
 
