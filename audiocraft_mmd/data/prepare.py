@@ -46,12 +46,13 @@ from .recorded import RecordedJob, list_recorded_jobs
 from .scheduler import run_ordered
 from .scores import ScoreJob, list_corpus_jobs, order_score_jobs
 from .signal import PEAK_CEILING_DBFS, SAMPLE_RATE, TARGET_RMS_DBFS
-from .splits import SPLITS, assign_splits, prune_unselected, write_manifests
+from .splits import REFERENCE_SPLIT, SPLITS, assign_splits, prune_unselected, write_manifests
 from .system_packages import MissingDependencyError, check_requirements
 
 logger = logging.getLogger(__name__)
 
 SOURCES = ('rendered', 'recorded')
+NO_BUDGET = 1e9  # seconds: a piece count, not a duration, ends the reference split
 
 
 def _disk_mb(root: Path) -> float:
@@ -63,7 +64,7 @@ def build_from_jobs(root: tp.Union[str, Path], rendered_jobs: tp.Sequence[ScoreJ
                     workers: tp.Optional[int] = None, max_pieces: tp.Optional[int] = None,
                     progress: bool = True, recorded_fraction: float = 0.35,
                     max_seconds: float = 90.0, min_seconds: float = 20.0, recorded_seconds: float = 120.0,
-                    sources: tp.Sequence[str] = SOURCES) -> dict:
+                    sources: tp.Sequence[str] = SOURCES, reference_pieces: int = 0) -> dict:
     """Build the dataset from explicit, already ordered job lists (tests inject inputs here).
 
     Args:
@@ -74,6 +75,8 @@ def build_from_jobs(root: tp.Union[str, Path], rendered_jobs: tp.Sequence[ScoreJ
         max_pieces: optional cap on the number of pieces per source.
         max_seconds / min_seconds: crop / repeat rendered scores to this range.
         recorded_seconds: longest excerpt taken from one recorded track.
+        reference_pieces: pieces of an extra `reference` split (FAD reference, `egs/reference`), taken from
+            the jobs after each source's selection, so train/valid/evaluate/generate stay exactly the same.
     Returns:
         The summary dict (also written to `<root>/summary.json`).
     """
@@ -86,6 +89,7 @@ def build_from_jobs(root: tp.Union[str, Path], rendered_jobs: tp.Sequence[ScoreJ
     budget = hours * 3600
     selected: tp.List[PieceResult] = []
     skipped: tp.List[PieceResult] = []
+    rest: tp.Dict[str, tp.List[tp.Tuple[str, tp.Any]]] = {}  # per source, the jobs after its selection
     used = [s for s in SOURCES if s in sources]
     for source in sorted(used, key=lambda s: s != 'recorded'):  # recorded first: rendered fills the rest
         if source == 'recorded':
@@ -98,9 +102,13 @@ def build_from_jobs(root: tp.Union[str, Path], rendered_jobs: tp.Sequence[ScoreJ
         sel, skip = run_ordered(jobs, str(root), cfg, target, max_pieces, workers, progress, desc=source)
         selected += sel
         skipped += skip
-    pruned = prune_unselected(root, used, {r.piece_id for r in selected})
+        rest[source] = jobs[len(sel) + len(skip):]
+    reference = build_reference(rest, str(root), cfg, reference_pieces, recorded_fraction, workers, progress)
+    pruned = prune_unselected(root, used, {r.piece_id for r in selected + reference})
     assignment = assign_splits([(r.piece_id, r.source, r.duration) for r in selected], seed)
     write_manifests(root, selected, assignment)
+    if reference_pieces:
+        write_manifests(root, reference, {r.piece_id: REFERENCE_SPLIT for r in reference}, (REFERENCE_SPLIT,))
 
     def hours_of(rs: tp.Iterable[PieceResult]) -> float:
         return round(sum(r.duration for r in rs) / 3600, 4)
@@ -118,6 +126,9 @@ def build_from_jobs(root: tp.Union[str, Path], rendered_jobs: tp.Sequence[ScoreJ
             'hours_per_source': {s: hours_of(r for r in selected if r.source == s and assignment[r.piece_id] == split)
                                  for s in used},
         } for split in SPLITS},
+        **({'reference': {'pieces': len(reference), 'hours': hours_of(reference),
+                          'hours_per_source': {s: hours_of(r for r in reference if r.source == s) for s in used}}}
+           if reference_pieces else {}),
         'built_now': sum(not r.reused for r in selected), 'reused': sum(r.reused for r in selected),
         'pruned': pruned,
         'skipped_counts': {s: sum(r.source == s for r in skipped) for s in used},
@@ -128,6 +139,24 @@ def build_from_jobs(root: tp.Union[str, Path], rendered_jobs: tp.Sequence[ScoreJ
     summary['disk_mb'] = round(_disk_mb(root / 'audio'), 1)
     write_json_atomic(root / 'summary.json', summary)
     return summary
+
+
+def build_reference(rest: tp.Mapping[str, tp.Sequence[tp.Tuple[str, tp.Any]]], root: str, cfg: BuildConfig,
+                    pieces: int, recorded_fraction: float, workers: int, progress: bool) -> tp.List[PieceResult]:
+    """`pieces` pieces from the jobs no split uses (each source's jobs after its selection), recorded getting
+    about `recorded_fraction` of them, as for the hours: real music of our sources that no model trains on."""
+    if pieces <= 0:
+        return []
+    shares = {'recorded': round(pieces * recorded_fraction) if 'rendered' in rest else pieces}
+    shares['rendered'] = pieces - shares.get('recorded', 0) if 'recorded' in rest else pieces
+    out: tp.List[PieceResult] = []
+    for source, jobs in rest.items():
+        sel, _ = run_ordered(jobs, root, cfg, NO_BUDGET, shares[source], workers, progress,
+                             desc=f'{source} reference')
+        if len(sel) < shares[source]:
+            logger.warning('reference split: %s has %d pieces left, %d asked', source, len(sel), shares[source])
+        out += sel
+    return out
 
 
 def build_dataset(root: tp.Union[str, Path] = 'dataset/mmd_music', hours: float = 2.0, seed: int = 0,
@@ -166,6 +195,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> dict:
                         help='largest share of the hours given to the recorded source')
     parser.add_argument('--max-seconds', type=float, default=90.0, help='rendered scores are cropped below this')
     parser.add_argument('--recorded-seconds', type=float, default=120.0, help='longest excerpt per recorded track')
+    parser.add_argument('--reference-pieces', type=int, default=0,
+                        help='pieces of an extra reference split (egs/reference, the FAD reference) from pieces no '
+                             'other split uses; the other splits are unchanged')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
@@ -174,7 +206,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> dict:
                                 sources=[s.strip() for s in args.sources.split(',') if s.strip()],
                                 workers=args.workers, max_pieces=args.max_pieces, progress=not args.no_progress,
                                 recorded_fraction=args.recorded_fraction, max_seconds=args.max_seconds,
-                                recorded_seconds=args.recorded_seconds)
+                                recorded_seconds=args.recorded_seconds, reference_pieces=args.reference_pieces)
     except MissingDependencyError as exc:
         raise SystemExit(f'error: {exc}')
     brief = {k: summary[k] for k in ('pieces', 'hours', 'total_hours', 'skipped_counts', 'build_seconds', 'disk_mb')}

@@ -13,6 +13,7 @@ from .signal import SAMPLE_RATE
 logger = logging.getLogger(__name__)
 
 SPLITS = ('train', 'valid', 'evaluate', 'generate')
+REFERENCE_SPLIT = 'reference'  # optional: the FAD reference, from pieces outside the budget (prepare --reference-pieces)
 SPLIT_FRACTIONS = {'valid': 0.04, 'evaluate': 0.04, 'generate': 0.02}
 MIN_PIECES_PER_SPLIT = 2
 
@@ -64,9 +65,10 @@ def assign_splits(pieces: tp.Sequence[tp.Tuple[str, str, float]], seed: int,
     return assignment
 
 
-def write_manifests(root: Path, pieces: tp.Sequence[PieceResult], assignment: tp.Dict[str, str]) -> None:
+def write_manifests(root: Path, pieces: tp.Sequence[PieceResult], assignment: tp.Dict[str, str],
+                    splits: tp.Sequence[str] = SPLITS) -> None:
     """One `egs/<split>/data.jsonl` per split, each line an audiocraft AudioMeta dict."""
-    for split in SPLITS:
+    for split in splits:
         lines = []
         for res in sorted(pieces, key=lambda r: r.path):
             if assignment[res.piece_id] != split:

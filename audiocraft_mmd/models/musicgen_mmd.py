@@ -22,8 +22,12 @@ Differences from `audiocraft.models.MusicGen`, and why:
   default); only solver checkpoints inside our Dora folder may load otherwise (`load_state`).
 - `top_k` is clamped to the codebook size: `torch.topk` fails when k exceeds it (small codebooks).
 - LMs conditioned on metadata fields (conditioner=metadata_lut: genre, instrument, key) generate from
-  `generate_with_metadata([{'genre': 'folk', ...}])`; `generate(descriptions)` fills the fields the LM
-  conditions on and the descriptions lack with None (audiocraft raises a KeyError instead).
+  `generate_with_metadata([{'genre': 'folk', ...}])`, at any duration (past `max_duration` by audiocraft's
+  extension, which needs the empty melody condition `with_null_melody`); `generate(descriptions)` fills the
+  fields the LM conditions on and the descriptions lack with None (audiocraft raises a KeyError instead).
+- `generate_with_chroma` refuses at once, naming the LM's conditions, when the LM has no melody conditioner.
+  The conformance list (every generate method, at durations within and past `max_duration`) is
+  `tests/test_musicgen_conformance.py`.
 """
 import logging
 import os
@@ -235,9 +239,21 @@ class MusicGenMMD(MusicGen):
         Returns:
             audio [B, C, T] (and tokens [B, K, frames] with `return_tokens`).
         """
-        tokens = self._generate_tokens(self.metadata_attributes(metadata), None, progress)
+        attributes = [with_null_melody(a, self.device, self.sample_rate) for a in self.metadata_attributes(metadata)]
+        tokens = self._generate_tokens(attributes, None, progress)
         audio = self.generate_audio(tokens)
         return (audio, tokens) if return_tokens else audio
+
+    def generate_with_chroma(self, descriptions, melody_wavs, melody_sample_rate: int, progress: bool = False,
+                             return_tokens: bool = False):
+        """Melody conditioning needs a chroma conditioner (`self_wav`, MusicGen-melody); LMs without one refuse
+        before any audio is processed (audiocraft raises the same error after converting the melodies)."""
+        if 'self_wav' not in self.lm.condition_provider.conditioners:
+            raise RuntimeError(f"{self.name}: this LM has no melody (chroma) conditioner, it conditions on "
+                               f"{self.text_conditions()}; generate_with_chroma needs a melody model such as "
+                               "facebook/musicgen-melody. Use generate, generate_with_metadata or "
+                               "generate_continuation.")
+        return super().generate_with_chroma(descriptions, melody_wavs, melody_sample_rate, progress, return_tokens)
 
     def _prepare_tokens_and_attributes(self, descriptions, prompt, melody_wavs=None):
         attributes, prompt_tokens = super()._prepare_tokens_and_attributes(descriptions, prompt, melody_wavs)
@@ -273,13 +289,24 @@ class MusicGenMMD(MusicGen):
             cfg_coef=cfg_coef, two_step_cfg=two_step_cfg, extend_stride=extend_stride)
 
 
+def with_null_melody(attributes, device, sample_rate: int):
+    """`attributes` with the empty melody condition that audiocraft's `_prepare_tokens_and_attributes` gives
+    every description: its long-generation loop reads `attr.wav['self_wav']` of every attribute (a KeyError
+    past `max_duration` without it), and skips a melody of length 0."""
+    from audiocraft.modules.conditioners import WavCondition
+    attributes.wav.setdefault('self_wav', WavCondition(torch.zeros((1, 1, 1), device=device),
+                                                       torch.tensor([0], device=device), [sample_rate], [None], [0.]))
+    return attributes
+
+
 def build_debug_lm(pattern: str = 'delay', n_q: int = 4, card: int = 400, dim: int = 16,
-                   num_layers: int = 2, device: str = 'cpu'):
+                   num_layers: int = 2, device: str = 'cpu', conditions: tp.Sequence[str] = ('description',)):
     """A tiny random LM with a download-free text conditioner: a LUT over whole descriptions with the
     `noop` tokenizer (audiocraft's debug LM uses the `whitespace` tokenizer, which needs spacy).
 
     Args:
         pattern (str): 'delay' (T + K - 1 steps for T frames) or 'unroll' (flatten: K * T steps).
+        conditions: text attributes, each a LUT conditioner (('genre', 'instrument', 'key'): as metadata_lut).
     """
     from audiocraft.models.lm import LMModel
     from audiocraft.modules.codebooks_patterns import DelayedPatternProvider, UnrolledPatternProvider
@@ -290,18 +317,19 @@ def build_debug_lm(pattern: str = 'delay', n_q: int = 4, card: int = 400, dim: i
         provider = UnrolledPatternProvider(n_q=n_q, flattening=list(range(n_q)), delays=[0] * n_q)
     else:
         raise ValueError(f"pattern must be 'delay' or 'unroll', got {pattern!r}")
-    conditioners = {'description': LUTConditioner(n_bins=256, dim=dim, output_dim=dim, tokenizer='noop')}
-    fuser = ConditionFuser({'cross': ['description'], 'prepend': [], 'sum': [], 'input_interpolate': []})
+    conditioners = {name: LUTConditioner(n_bins=256, dim=dim, output_dim=dim, tokenizer='noop') for name in conditions}
+    fuser = ConditionFuser({'cross': list(conditions), 'prepend': [], 'sum': [], 'input_interpolate': []})
     lm = LMModel(provider, ConditioningProvider(conditioners, device=device), fuser, n_q=n_q, card=card,
                  dim=dim, num_heads=4, num_layers=num_layers, cross_attention=True, causal=True, cfg_coef=3.0)
     return lm.to(device).eval()
 
 
-def build_debug_model(pattern: str = 'delay', device: str = 'cpu', max_duration: float = 30.) -> MusicGenMMD:
+def build_debug_model(pattern: str = 'delay', device: str = 'cpu', max_duration: float = 30.,
+                      conditions: tp.Sequence[str] = ('description',)) -> MusicGenMMD:
     """A tiny random MusicGenMMD (audiocraft's debug codec: 32 kHz, 25 Hz, 4 x 400 entries) for tests
-    and demos; `pattern` as in `build_debug_lm`."""
+    and demos; `pattern` and `conditions` as in `build_debug_lm`."""
     from audiocraft.models.builders import get_debug_compression_model
     compression_model = get_debug_compression_model(device)
     lm = build_debug_lm(pattern=pattern, n_q=compression_model.num_codebooks,
-                        card=compression_model.cardinality, device=device)
+                        card=compression_model.cardinality, device=device, conditions=conditions)
     return MusicGenMMD(f'debug-{pattern}', compression_model, lm, max_duration=max_duration)

@@ -127,3 +127,16 @@ def test_corrupt_inputs_are_skipped(tmp_path):
     assert summary['total_pieces'] == 1
     on_disk = json.loads((tmp_path / 'out' / 'summary.json').read_text())
     assert on_disk['skipped_counts'] == summary['skipped_counts']
+
+
+def test_reference_split_leaves_other_splits_unchanged(small_build):
+    """--reference-pieces adds egs/reference from pieces no split uses; the other manifests stay byte-identical."""
+    root, summary = small_build
+    manifests = {s: (root / 'egs' / s / 'data.jsonl').read_text() for s in splits.SPLITS}
+    with_reference = prepare.build_dataset(root, workers=1, reference_pieces=3, **SMALL)
+    assert {s: (root / 'egs' / s / 'data.jsonl').read_text() for s in splits.SPLITS} == manifests
+    reference = _manifest(root, splits.REFERENCE_SPLIT)
+    assert with_reference['reference']['pieces'] == len(reference) == 3
+    used = {json.loads(line)['path'] for text in manifests.values() for line in text.splitlines()}
+    assert not used & {m['path'] for m in reference}, 'a reference piece is also in a split'
+    assert all(Path(m['path']).exists() for m in reference)

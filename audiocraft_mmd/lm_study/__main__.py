@@ -1,0 +1,136 @@
+"""The token-LM study: delay vs flatten LMs trained to convergence on cached tokens of each codec.
+
+    python -m audiocraft_mmd.lm_study --codec-results reports/codecs/results.json [--seeds 0 1]
+        [--codecs baseline mmd mmd_parallel mmd_conditional] [--out reports/lm_study] [--scale 1]
+        [--stage train|report] [--dry-run]
+
+Codecs come from the codec reproduction's results.json (`python -m audiocraft_mmd.reproduce --groups weight
+alignment shuffle`); its `tc_cond_delay` (nats) is reported beside the gap. Per (codec, seed): tokens of the
+train (first `--train-seconds` of each file), valid and evaluate splits are cached in `<out>/tokens/`;
+each LM's result (held-out CE per codebook, valid-CE history, convergence) in `<out>/runs/` with its
+weights, so a rerun resumes. `--stage report` aggregates what exists and tests the declared claims
+(`lm_study.claims`). `--scale N` is the device version (N x the LM's updates, wider; `LMConfig.scaled`).
+"""
+import argparse
+import dataclasses
+import json
+import logging
+from pathlib import Path
+import sys
+import typing as tp
+
+import torch
+
+from ..environment import DATASET_EGS, REPO_ROOT
+from .lm import LMConfig
+from .report import codec_runs
+
+logger = logging.getLogger('audiocraft_mmd.lm_study')
+CODECS = ('baseline', 'mmd', 'mmd_parallel', 'mmd_conditional')
+PATTERNS = ('delay', 'flatten')
+VALID_WINDOWS = 128
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='python -m audiocraft_mmd.lm_study', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--codec-results', type=Path, help="results.json of the codec reproduction")
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    p.add_argument('--codecs', nargs='+', default=list(CODECS), choices=CODECS)
+    p.add_argument('--patterns', nargs='+', default=list(PATTERNS), choices=PATTERNS)
+    p.add_argument('--out', type=Path, default=REPO_ROOT / 'reports' / 'lm_study')
+    p.add_argument('--scale', type=int, default=1, help="device version: N x the updates (LMConfig.scaled)")
+    p.add_argument('--max-updates', type=int, help="override the schedule's update cap")
+    p.add_argument('--train-seconds', type=float, default=30., help="seconds of each training file tokenized")
+    p.add_argument('--stage', choices=('train', 'report'), default='train')
+    p.add_argument('--tokens-only', action='store_true', help="only compute the token caches (CPU, before a device)")
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--dry-run', action='store_true', help="a few updates per LM: rehearse the whole pipeline")
+    return p
+
+
+def _cast(tokens: dict, dtype: torch.dtype) -> dict:
+    return {k: [x.to(dtype) for x in v] if isinstance(v, list) else v.to(dtype) for k, v in tokens.items()}
+
+
+def tokens_of(codec_sig: str, out: Path, train_seconds: float) -> tp.Dict[str, tp.Any]:
+    from ..models.loaders import load_compression_model
+    from .tokens import cached_tokens, encode_manifest, windows
+    key = {'sig': codec_sig, 'train_seconds': train_seconds, 'frames': LMConfig.frames, 'egs': 'train,valid,evaluate'}
+
+    def make():
+        codec = load_compression_model(f'//sig/{codec_sig}').eval()
+        frames = LMConfig.frames
+        tokens = {'train': encode_manifest(codec, DATASET_EGS / 'train', train_seconds),
+                  **{split: torch.cat([windows(c, frames) for c in encode_manifest(codec, DATASET_EGS / split)])
+                     for split in ('valid', 'evaluate')}}
+        meta = {'card': codec.cardinality, 'frame_rate': float(codec.frame_rate)}
+        return {**_cast(tokens, torch.int16), **meta}  # int16 on disk: a quarter of the carry to a device
+    tokens = cached_tokens(out / 'tokens' / f'{codec_sig}.pt', key, make)
+    return {**tokens, **_cast({k: tokens[k] for k in ('train', 'valid', 'evaluate')}, torch.long)}
+
+
+def spread_valid(valid: torch.Tensor, n: int = VALID_WINDOWS) -> torch.Tensor:
+    """`n` windows spread evenly over the valid split (early stopping; CE is reported on evaluate)."""
+    idx = torch.linspace(0, len(valid) - 1, min(n, len(valid))).round().long()
+    return valid[idx]
+
+
+def train_one(codec: str, seed: int, pattern: str, sig: str, tokens: dict, config: LMConfig, out: Path,
+              device: str = 'cpu') -> dict:
+    from .lm import evaluate_ce, train_lm
+    path = out / 'runs' / f'{codec}_{pattern}_seed{seed}.json'
+    key = {'sig': sig, 'config': dataclasses.asdict(config)}
+    if path.exists() and json.loads(path.read_text()).get('key') == key:
+        return json.loads(path.read_text())
+    lm, history = train_lm(pattern, tokens['train'], spread_valid(tokens['valid']), tokens['card'], config, seed,
+                           log=logger.info, device=device)
+    ce = evaluate_ce(lm, tokens['evaluate'])
+    metrics = {'ce_per_frame': sum(ce), **{f'ce_q{k + 1}': v for k, v in enumerate(ce)},
+               'best_update': history['best_update'], 'train_seconds': history['seconds'],
+               'tail_range': history['flat_last_20pct']['range'], 'tail_change': history['flat_last_20pct']['change']}
+    record = {'key': key, 'group': codec, 'label': pattern, 'seed': seed, 'sig': sig, 'metrics': metrics,
+              'history': history}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(lm.state_dict(), path.with_suffix('.pt'))
+    path.write_text(json.dumps(record, indent=1))
+    logger.info("%s %s seed %d: evaluate CE %.4f nats/frame (best update %d, %.0f s)", codec, pattern, seed,
+                sum(ce), history['best_update'], history['seconds'])
+    return record
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s %(message)s')
+    from ..warning_filters import install_filters
+    install_filters()
+    torch.set_num_threads(1)
+    config = LMConfig().scaled(args.scale) if args.scale > 1 else LMConfig()
+    if args.max_updates or args.dry_run:
+        config = dataclasses.replace(config, max_updates=args.max_updates or 4, eval_every=2 if args.dry_run
+                                     else config.eval_every)
+    if args.codec_results is None:
+        raise SystemExit("--codec-results results.json (of python -m audiocraft_mmd.reproduce) is required")
+    runs = codec_runs(args.codec_results)
+    missing = [(c, s) for s in args.seeds for c in args.codecs if (c, s) not in runs]
+    if missing:
+        raise SystemExit(f"{args.codec_results}: no codec run for {missing}")
+    if args.stage == 'train':
+        for seed in args.seeds:
+            for codec in args.codecs:
+                sig = runs[codec, seed]['sig']
+                tokens = tokens_of(sig, args.out, args.train_seconds)
+                if args.tokens_only:
+                    continue
+                for pattern in args.patterns:
+                    train_one(codec, seed, pattern, sig, tokens, config, args.out / ('dry_run' if args.dry_run else ''),
+                              args.device)
+    if args.tokens_only:
+        return 0
+    from .report import write_report
+    write_report(args.out / ('dry_run' if args.dry_run else ''), runs, args.seeds, args.codecs, config)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

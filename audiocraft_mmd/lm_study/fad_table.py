@@ -1,0 +1,159 @@
+"""The FAD validation table and the LMs' FAD-infinity: musicnn patches (3 s, every 1 s) of each set against
+the reference split (`python -m audiocraft_mmd.data.prepare --reference-pieces 40`: pieces of our sources
+that no split holds).
+
+    python -m audiocraft_mmd.lm_study.fad_table --study reports/lm_study --codec-results results.json \
+        [--seeds 0 1] [--clips 64] [--clip-seconds 10]
+
+Rows (every number is FAD-infinity with its bootstrap SE, `metrics.fad_infinity`):
+- real held-out: the valid and evaluate pieces (real music of our sources, never in the reference);
+- real train crops: `--clips` random crops of the train split;
+- codec reconstructions: the held-out pieces through each codec;
+- generations: `--clips` clips of each LM (`generation.generate_long`), decoded by its codec;
+- noise: white and pink (1/f) noise at the data's -20 dBFS RMS.
+A metric that works puts real held-out far below generations and noise. Each LM's FAD-infinity is also
+written beside its run (`runs/<lm>_fad.json`), so the study's report and claims use it.
+"""
+import argparse
+import json
+import logging
+from pathlib import Path
+import sys
+import typing as tp
+
+import torch
+
+from ..environment import DATASET_EGS
+from ..metrics.fad_infinity import fad_infinity
+
+logger = logging.getLogger('audiocraft_mmd.lm_study.fad_table')
+HOP_SECONDS = 1.0
+RMS = 10 ** (-20 / 20)
+
+
+def noise(kind: str, num: int, seconds: float, sample_rate: int, seed: int = 0) -> torch.Tensor:
+    """[num, 1, L] white or pink noise at RMS -20 dBFS."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(num, 1, int(seconds * sample_rate), generator=g)
+    if kind == 'pink':
+        spec = torch.fft.rfft(x)
+        f = torch.arange(spec.shape[-1]).clamp(min=1).float()
+        x = torch.fft.irfft(spec / f.sqrt(), n=x.shape[-1])
+    return x / x.square().mean(-1, keepdim=True).sqrt() * RMS
+
+
+class Embedder:
+    def __init__(self):
+        from ..metrics.music_embedding import MusicnnEmbedder
+        self.model = MusicnnEmbedder('MSD_musicnn', hop_seconds=HOP_SECONDS)
+
+    def clips(self, clips: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        return torch.cat([self.model(c, sample_rate, name=f'clip {i}', allow_silence=True).embeddings
+                          for i, c in enumerate(clips)])
+
+    def manifest(self, manifest: Path) -> torch.Tensor:
+        from ..metrics.music_sets import embed_set, list_audio
+        return embed_set(self.model, list_audio(manifest), progress=False).embeddings
+
+
+def heldout_waves(sample_rate: int) -> tp.List[torch.Tensor]:
+    from audiocraft.data.audio import audio_read
+    from audiocraft.data.audio_utils import convert_audio
+    from ..data.audio_input import load_entries
+    out = []
+    for split in ('valid', 'evaluate'):
+        for e in load_entries(DATASET_EGS / split):
+            wav, rate = audio_read(e.path)
+            out.append(convert_audio(wav, rate, sample_rate, 1))
+    return out
+
+
+@torch.no_grad()
+def reconstruct(codec, waves: tp.Sequence[torch.Tensor], chunk_seconds: float = 10.) -> tp.List[torch.Tensor]:
+    chunk = int(chunk_seconds * codec.sample_rate)
+    out = []
+    for w in waves:
+        parts = [codec.decode(*codec.encode(w[None, :, i:i + chunk]))[0] for i in range(0, w.shape[-1], chunk)
+                 if w.shape[-1] - i >= chunk // 4]
+        out.append(torch.cat(parts, -1))
+    return out
+
+
+def row(name: str, kind: str, reference: torch.Tensor, test: torch.Tensor, seed: int = 0) -> dict:
+    r = fad_infinity(reference, test, num_bootstrap=20, seed=seed)
+    logger.info("%-45s FAD-inf %.2f ± %.2f (FAD %.2f, %d patches)", name, r.fad_inf, r.se, r.fad_full, r.count)
+    return {'set': name, 'kind': kind, **r.as_dict()}
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--study', type=Path, required=True)
+    p.add_argument('--codec-results', type=Path, required=True)
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
+    p.add_argument('--codecs', nargs='+', default=['baseline', 'mmd', 'mmd_parallel', 'mmd_conditional'])
+    p.add_argument('--clips', type=int, default=64)
+    p.add_argument('--clip-seconds', type=float, default=10.)
+    p.add_argument('--reference', type=Path, default=DATASET_EGS / 'reference')
+    p.add_argument('--out', type=Path, required=True, help="JSON of the table (a .md beside it)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s %(message)s')
+    torch.set_num_threads(1)
+    from ..models.loaders import load_compression_model
+    from .lm import LMConfig, build_lm
+    from .generation import generate_long
+    from .report import codec_runs
+    from ..reproduce_lm.quality import random_crops as audio_crops
+    emb = Embedder()
+    reference = emb.manifest(args.reference)
+    logger.info("reference: %d patches from %s", len(reference), args.reference)
+    runs = codec_runs(args.codec_results)
+    rows = []
+    sr = 32000
+    waves = heldout_waves(sr)
+    rows.append(row('real held-out pieces (valid + evaluate)', 'real', reference,
+                    torch.cat([emb.model(w, sr, name='heldout').embeddings for w in waves])))
+    rows.append(row(f'real train crops ({args.clips} x {args.clip_seconds:g} s)', 'real', reference,
+                    emb.clips(audio_crops(DATASET_EGS / 'train', args.clips, args.clip_seconds, sr), sr)))
+    for kind in ('white', 'pink'):
+        rows.append(row(f'{kind} noise ({args.clips} x {args.clip_seconds:g} s)', 'noise', reference,
+                        emb.clips(noise(kind, args.clips, args.clip_seconds, sr), sr)))
+    config = LMConfig()
+    for seed in args.seeds:
+        for codec_name in args.codecs:
+            if (codec_name, seed) not in runs:
+                continue
+            codec = load_compression_model(f"//sig/{runs[codec_name, seed]['sig']}").eval()
+            rec = reconstruct(codec, waves)
+            rows.append(row(f'{codec_name} seed {seed}: reconstructions of the held-out pieces', 'codec', reference,
+                            torch.cat([emb.model(w, sr, name='rec').embeddings for w in rec])))
+            for pattern in ('delay', 'flatten'):
+                weights = args.study / 'runs' / f'{codec_name}_{pattern}_seed{seed}.pt'
+                if not weights.exists():
+                    continue
+                lm = build_lm(pattern, codec.num_codebooks, codec.cardinality, config)
+                lm.load_state_dict(torch.load(weights, weights_only=True))
+                lm.eval()
+                frames = int(args.clip_seconds * codec.frame_rate)
+                codes = generate_long(lm, args.clips, frames, config.frames, config.frames // 2, seed=seed)
+                with torch.no_grad():
+                    audio = torch.cat([codec.decode(codes[i:i + 16]) for i in range(0, len(codes), 16)])
+                r = row(f'{codec_name} seed {seed}: {pattern} LM generations', 'generation', reference,
+                        emb.clips(audio, codec.sample_rate))
+                rows.append(r)
+                weights.with_name(weights.stem + '_fad.json').write_text(json.dumps(
+                    {'metrics': {'fad_inf': r['fad_inf'], 'fad_inf_se': r['fad_inf_se'], 'fad_full': r['fad_full']}}))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({'reference': str(args.reference.relative_to(DATASET_EGS.parent.parent.parent))
+                                    if args.reference.is_absolute() else str(args.reference),
+                                    'reference_patches': len(reference), 'rows': rows}, indent=1) + '\n')
+    lines = ['# FAD validation (musicnn, FAD-infinity ± bootstrap SE)', '',
+             f'Reference: the `reference` split ({len(reference)} patches of 3 s every {HOP_SECONDS:g} s).', '',
+             '| set | kind | FAD-inf | SE | plain FAD | patches |', '|---|---|---|---|---|---|']
+    lines += [f"| {r['set']} | {r['kind']} | {r['fad_inf']:.2f} | {r['fad_inf_se']:.2f} | {r['fad_full']:.2f} | "
+              f"{int(r['fad_patches'])} |" for r in rows]
+    args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

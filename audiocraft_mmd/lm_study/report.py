@@ -1,0 +1,111 @@
+"""Aggregate the token-LM study: per-seed pairs (factorization gap per frame and per codebook), means and SEs
+over seeds, the declared claims (`lm_study.claims`), beside each codec's `tc_cond_delay` (nats)."""
+import dataclasses
+import json
+import math
+from pathlib import Path
+import typing as tp
+
+from ..reproduce.claims import summarize
+from .claims import study_claims
+
+
+def codec_runs(path: Path) -> tp.Dict[tp.Tuple[str, int], dict]:
+    """{(codec, seed): run record} from the codec reproduction's results.json."""
+    from ..reproduce_lm.codecs import sigs_from_results
+    data = json.loads(Path(path).read_text())
+    sigs = sigs_from_results(path)
+    by_sig = {r['sig']: r for r in data.get('runs', []) if r.get('sig')}
+    return {key: by_sig[sig] for key, sig in sigs.items()}
+
+
+CODEC_METRICS = ('tc_cond_delay', 'tc_delay_mm', 'live')
+
+
+def load_runs(out: Path) -> tp.List[dict]:
+    records = []
+    for path in sorted(p for p in (out / 'runs').glob('*.json') if not p.stem.endswith('_fad')):
+        record = json.loads(path.read_text())
+        fad = path.with_name(path.stem + '_fad.json')
+        if fad.exists():
+            record['metrics'].update(json.loads(fad.read_text())['metrics'])
+        records.append(record)
+    return records
+
+
+def pairs(records: tp.Sequence[dict]) -> tp.List[dict]:
+    """Per codec and seed with both LMs: gap = delay - flatten CE (nats per frame and per codebook)."""
+    by = {(r['group'], r['label'], r['seed']): r for r in records}
+    out = []
+    for (codec, pattern, seed), delay in sorted(by.items()):
+        flatten = by.get((codec, 'flatten', seed))
+        if pattern != 'delay' or flatten is None:
+            continue
+        d, f = delay['metrics'], flatten['metrics']
+        ks = sorted(int(k[4:]) for k in d if k.startswith('ce_q'))
+        metrics = {'gap_nats_per_frame': d['ce_per_frame'] - f['ce_per_frame'],
+                   **{f'gap_q{k}': d[f'ce_q{k}'] - f[f'ce_q{k}'] for k in ks}}
+        out.append({'group': codec, 'label': 'pair', 'seed': seed, 'metrics': metrics})
+    return out
+
+
+def codec_records(runs: tp.Mapping[tp.Tuple[str, int], dict], seeds, codecs) -> tp.List[dict]:
+    return [{'group': c, 'label': 'codec', 'seed': s,
+             'metrics': {m: float(runs[c, s]['metrics'][m]) for m in CODEC_METRICS if m in runs[c, s]['metrics']}}
+            for s in seeds for c in codecs if (c, s) in runs]
+
+
+def _cell(summary: dict, key: str, metric: str, digits: int = 3) -> str:
+    e = summary.get(key, {}).get(metric)
+    if not e:
+        return '-'
+    n = len(e['values'])
+    se = e['std'] / math.sqrt(n) if n > 1 else float('nan')
+    return f"{e['mean']:.{digits}f} ± {se:.{digits}f}"
+
+
+def markdown(summary: dict, claims: tp.Sequence[dict], config: dict, seeds, codecs, records) -> str:
+    lines = ['# Token-LM study: delay vs flatten LMs trained to convergence (issue 30)', '',
+             f"LM: audiocraft `LMModel`, unconditional, {config['num_layers']} layers x {config['dim']} d, "
+             f"{config['frames']}-frame segments, batch {config['batch_size']}, AdamW lr {config['lr']}, at most "
+             f"{config['max_updates']} updates, valid CE every {config['eval_every']} updates, early stopping after "
+             f"{config['patience']} evaluations without a new best (the best state is kept). Seeds {list(seeds)} "
+             "(codec seed = LM seed; the codecs of a seed branch from one trunk). Cells: mean ± SE over seeds. "
+             "CE on every window of the evaluate split (nats per frame = sum over codebooks).", '',
+             '## Factorization gap beside the codec\'s conditional dependence', '',
+             '| codec | delay CE | flatten CE | gap (delay − flatten) | gap per codebook q1..q4 | tc_cond_delay '
+             '(nats) | codec live |', '|---|---|---|---|---|---|---|']
+    for c in codecs:
+        per_q = ' / '.join(_cell(summary, f'{c}:pair', f'gap_q{k}', 3) for k in range(1, 5))
+        lines.append(f"| {c} | {_cell(summary, f'{c}:delay', 'ce_per_frame')} | "
+                     f"{_cell(summary, f'{c}:flatten', 'ce_per_frame')} | "
+                     f"{_cell(summary, f'{c}:pair', 'gap_nats_per_frame')} | {per_q} | "
+                     f"{_cell(summary, f'{c}:codec', 'tc_cond_delay')} | {_cell(summary, f'{c}:codec', 'live', 0)} |")
+    lines += ['', '## Convergence (valid CE over the last 20% of evaluations)', '',
+              '| LM | seed | best update | stopped early | last-20% range | last-20% change | total drop | s |',
+              '|---|---|---|---|---|---|---|---|']
+    for r in sorted((r for r in records if 'history' in r), key=lambda r: (r['group'], r['label'], r['seed'])):
+        h = r['history']
+        t = h['flat_last_20pct']
+        lines.append(f"| {r['group']} / {r['label']} | {r['seed']} | {h['best_update']} | {h['stopped_early']} | "
+                     f"{t['range']:.4f} | {t['change']:+.4f} | {t['total_drop']:.3f} | {h['seconds']:.0f} |")
+    lines += ['', '## Declared claims (paired by seed)', '',
+              '| claim | metric | a | b | a − b | SE | n | verdict |', '|---|---|---|---|---|---|---|---|']
+    for c in claims:
+        lines.append(f"| {c['claim']} | {c['metric']} | {c['mean_a']:.4g} | {c['mean_b']:.4g} | {c['diff']:+.3g} | "
+                     f"{c['se']:.2g} | {c['n']} | {c['verdict']} |")
+    return '\n'.join(lines) + '\n'
+
+
+def write_report(out: Path, runs, seeds, codecs, config) -> tp.Dict[str, Path]:
+    records = load_runs(out)
+    allr = [*records, *pairs(records), *codec_records(runs, seeds, codecs)]
+    summary = summarize([{k: v for k, v in r.items() if k != 'history'} for r in allr])
+    claims = study_claims(summary)
+    cfg = dataclasses.asdict(config)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {'json': out / 'results.json', 'markdown': out / 'report.md'}
+    paths['json'].write_text(json.dumps({'config': cfg, 'seeds': list(seeds), 'runs': allr, 'summary': summary,
+                                         'claims': claims}, indent=1) + '\n')
+    paths['markdown'].write_text(markdown(summary, claims, cfg, seeds, codecs, records))
+    return paths

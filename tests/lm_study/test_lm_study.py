@@ -1,0 +1,51 @@
+"""The study's LMs on synthetic tokens whose factorization gap is known.
+
+Codebook 0 is i.i.d. uniform over C values and codebook 1 of frame t copies codebook 0 of frame t + 1.
+The delay pattern emits codebook 0 of frame t + 1 and codebook 1 of frame t at the same step, predicted
+independently: each is uniform given the past, 2 ln C nats per frame. Flatten emits codebook 1 of frame t
+first, then codebook 0 of frame t + 1 is a copy: ln C per frame. The gap is ln C (1.39 nats at C = 4).
+"""
+import math
+
+import pytest
+import torch
+
+from audiocraft_mmd.lm_study.lm import LMConfig, evaluate_ce, flatness, train_lm
+from audiocraft_mmd.lm_study.report import pairs
+from audiocraft_mmd.lm_study.tokens import windows
+
+C = 4
+
+
+def _codes(frames: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    first = torch.randint(C, (frames + 1,), generator=g)
+    return torch.stack([first[:-1], first[1:]])  # [K=2, T]
+
+
+def test_windows_shape():
+    codes = _codes(35, 0)
+    w = windows(codes, 8)
+    assert w.shape == (4, 2, 8) and torch.equal(w[1], codes[:, 8:16])
+
+
+@pytest.mark.slow  # ~1 min of CPU: two LMs trained
+def test_flatten_closes_the_known_gap():
+    config = LMConfig(dim=32, num_layers=1, frames=8, batch_size=32, lr=1e-2, max_updates=150, eval_every=50,
+                      patience=10, warmup=10)
+    train, valid = [_codes(4000, 0)], windows(_codes(800, 1), 8)
+    ce = {}
+    for pattern in ('delay', 'flatten'):
+        lm, history = train_lm(pattern, train, valid, C, config, seed=0)
+        ce[pattern] = evaluate_ce(lm, valid)
+    # Delay cannot go below 2 ln C on the positions it predicts: its CE per frame stays near that.
+    assert sum(ce['delay']) > 2 * math.log(C) - 0.1
+    gap = pairs([{'group': 'x', 'label': p, 'seed': 0, 'metrics': {'ce_per_frame': sum(v),
+                  **{f'ce_q{k + 1}': c for k, c in enumerate(v)}}} for p, v in ce.items()])[0]['metrics']
+    # Flatten learns the copy: the gap is most of ln C (its first frame of each window is not predictable).
+    assert gap['gap_nats_per_frame'] > 0.5 * math.log(C)
+
+
+def test_flatness_of_a_plateau():
+    f = flatness({'valid_ce': [5., 4., 3., 3.01, 3., 3.]})
+    assert f['evaluations'] == 2 and abs(f['range']) < 1e-9 and f['total_drop'] == 2.
