@@ -13,7 +13,8 @@ from .signal import SAMPLE_RATE
 logger = logging.getLogger(__name__)
 
 SPLITS = ('train', 'valid', 'evaluate', 'generate')
-REFERENCE_SPLIT = 'reference'  # optional: the FAD reference, from pieces outside the budget (prepare --reference-pieces)
+# optional: the FAD reference, from pieces outside the budget (prepare --reference-pieces)
+REFERENCE_SPLIT = 'reference'
 SPLIT_FRACTIONS = {'valid': 0.04, 'evaluate': 0.04, 'generate': 0.02}
 MIN_PIECES_PER_SPLIT = 2
 
