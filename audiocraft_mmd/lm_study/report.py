@@ -35,12 +35,9 @@ def load_runs(out: Path) -> tp.List[dict]:
 
 def pairs(records: tp.Sequence[dict]) -> tp.List[dict]:
     """Per codec and seed with both LMs: gap = delay - flatten CE (nats per frame and per codebook)."""
-    by = {(r['group'], r['label'], r['seed']): r for r in records}
+    from ..reproduce.harness import delay_flatten_pairs
     out = []
-    for (codec, pattern, seed), delay in sorted(by.items()):
-        flatten = by.get((codec, 'flatten', seed))
-        if pattern != 'delay' or flatten is None:
-            continue
+    for codec, seed, delay, flatten in delay_flatten_pairs(records):
         d, f = delay['metrics'], flatten['metrics']
         ks = sorted(int(k[4:]) for k in d if k.startswith('ce_q'))
         metrics = {'gap_nats_per_frame': d['ce_per_frame'] - f['ce_per_frame'],

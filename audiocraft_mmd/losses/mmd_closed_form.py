@@ -103,6 +103,16 @@ def _upper_tiles(n: int, block_size: int) -> tp.Iterator[tp.Tuple[slice, slice]]
             yield i, j
 
 
+def _distance_tiles(z: torch.Tensor, block_size: int, tiles: Tiles) -> tp.Iterator[tp.Tuple[
+        slice, slice, bool, torch.Tensor, tp.Optional[torch.Tensor]]]:
+    """(i, j, diagonal, distances [K, |i|, |j|], nearest) of this share's upper tiles of rows z [K, n, D]."""
+    for i, j in _upper_tiles(z.shape[1], block_size):
+        if tiles.take():
+            diagonal = i == j
+            d = _distance_tile(z[:, i], z[:, j], diagonal)
+            yield i, j, diagonal, d, _nearest(d, diagonal)
+
+
 class _Statistics(tp.NamedTuple):
     joint: torch.Tensor  # [S] float64, sum_{i != j} prod_k G_k[i, j] per radius
     rows: torch.Tensor   # [n, K, S] float64, sum_j G_k[i, j] (diagonal in)
@@ -112,12 +122,7 @@ def _first_pass(z: torch.Tensor, rates: tp.List[float], block_size: int, tiles: 
     n, K = z.shape[1], z.shape[0]
     joint = torch.zeros(len(rates), dtype=torch.float64, device=z.device)
     rows = torch.zeros(n, K, len(rates), dtype=torch.float64, device=z.device)
-    for i, j in _upper_tiles(n, block_size):
-        if not tiles.take():
-            continue
-        diagonal = i == j
-        d = _distance_tile(z[:, i], z[:, j], diagonal)
-        nearest = _nearest(d, diagonal)
+    for i, j, diagonal, d, nearest in _distance_tiles(z, block_size, tiles):
         for s, rate in enumerate(rates):
             live = _live(nearest, rate, K)
             if diagonal and len(live) < K:  # an identity tile: 1 on the diagonal
@@ -157,12 +162,7 @@ def _second_pass(z: torch.Tensor, rates: tp.List[float], block_size: int, tiles:
     others = _product_except(within, 0).to(z.dtype)  # [K, S] prod_{l != k} c_l
     partial = _product_except(rho, 1).to(z.dtype)    # [n, K, S] P_k(i)
     grad = torch.zeros_like(z)
-    for i, j in _upper_tiles(n, block_size):
-        if not tiles.take():
-            continue
-        diagonal = i == j
-        d = _distance_tile(z[:, i], z[:, j], diagonal)
-        nearest = _nearest(d, diagonal)
+    for i, j, diagonal, d, nearest in _distance_tiles(z, block_size, tiles):
         coef = torch.zeros_like(d)
         for s, rate in enumerate(rates):
             live = _live(nearest, rate, K)

@@ -18,8 +18,8 @@ parameters, so the loss only reaches the **encoder** (through the encoder output
 
 PVQ (`quantization/product.py`, `ProductVectorQuantizer.streams`): stream k is group k's codeword
 (`quantized`, straight-through to group k's dimensions of `emb`) or those dimensions themselves
-(`residual`: there is no residual, the group's input is the analogue of r_k). Streams are [B, K, D/K, T]: K streams of D/K dims,
-where RVQ gives K streams of D dims; the loss flattens a row to K * D/K = D features (see
+(`residual`: there is no residual, the group's input is the analogue of r_k). Streams are [B, K, D/K, T]:
+K streams of D/K dims, where RVQ gives K streams of D dims; the loss flattens a row to K * D/K = D features (see
 `MMDLoss`). PVQ-dropout does not change the streams: they are the codes (the LM's tokens), all K,
 whatever the decoder was given.
 

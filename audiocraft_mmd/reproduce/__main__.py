@@ -110,7 +110,6 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     records = evaluate_all(statuses, runs, protocol)
     summary = summarize(records)
     claims, ablations = paper_claims(summary), ablation_rows(summary)
-    failed = [s for s in statuses if s['status'] == 'failed']
     seed_of = {Path(s['folder']): r.seed for r, s in zip(runs, statuses) if r.is_trunk}
     meta = {'base_solver': BASE_SOLVER, 'common': list(args.common), 'seeds': list(schedule.seeds),
             'groups': list(schedule.groups), 'schedule': dataclasses.asdict(schedule), 'quick': args.quick,
@@ -119,13 +118,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             'n_segments': int(records[0]['metrics']['n_segments']) if records else 0,
             'train_wall_seconds': train_seconds, 'total_wall_seconds': time.time() - begin}
     paths = write_report(out, records, summary, claims, ablations, meta)
-    for claim in claims:
-        logger.info("%-70s %s (diff %+.3g, SE %.2g)", claim['claim'], claim['verdict'], claim['diff'], claim['se'])
-    logger.info("report: %s (%.0f s in all)", paths['markdown'], time.time() - begin)
-    if failed:
-        logger.error("%d run(s) failed: %s", len(failed), ', '.join(f"{s['run']} ({s['log']})" for s in failed))
-        return 1
-    return 0
+    from .harness import log_outcome
+    return log_outcome(logger, claims, paths['markdown'], time.time() - begin, statuses, 'run')
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ repository-relative paths, and JSON result caches keyed on what was measured (a 
 modification time)."""
 import dataclasses
 import json
+import logging
 from pathlib import Path
 import typing as tp
 
@@ -60,3 +61,29 @@ class CachedJSON:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text(json.dumps({'key': self.key, self.field: result, **extra}, indent=1))
         return result
+
+
+def delay_flatten_pairs(records: tp.Sequence[dict]) -> tp.Iterator[tp.Tuple[str, int, dict, dict]]:
+    """(codec, seed, delay record, flatten record) for each codec and seed trained with both patterns (records
+    with 'group' = codec, 'label' = pattern, 'seed'), in sorted order: the LM studies' pairs."""
+    by_key = {(r['group'], r['label'], r['seed']): r for r in records}
+    for (codec, pattern, seed), delay in sorted(by_key.items()):
+        flatten = by_key.get((codec, 'flatten', seed))
+        if pattern == 'delay' and flatten is not None:
+            yield codec, seed, delay, flatten
+
+
+def log_outcome(logger: logging.Logger, claims: tp.Sequence[dict], report: Path, seconds: float,
+                statuses: tp.Sequence[dict], unit: str) -> int:
+    """Log each claim's verdict, the report, and the failed runs; the command's exit status (1 if any failed)."""
+    width = max((len(c['claim']) for c in claims), default=0)
+    for claim in claims:
+        logger.info("%-*s %s (diff %+.3g, SE %.2g)", width, claim['claim'], claim['verdict'], claim['diff'],
+                    claim['se'])
+    logger.info("report: %s (%.0f s in all)", report, seconds)
+    failed = [s for s in statuses if s['status'] == 'failed']
+    if failed:
+        runs = ', '.join(f"{s['run']} ({s.get('log')})" for s in failed)
+        logger.error("%d %s(s) failed: %s", len(failed), unit, runs)
+        return 1
+    return 0

@@ -138,14 +138,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             'protocol': protocol.key(), 'statuses': statuses, 'train_wall_seconds': train_seconds,
             'total_wall_seconds': time.time() - begin}
     paths = write_report(args.out, records, summary, claims, meta)
-    for claim in claims:
-        logger.info("%-75s %s (diff %+.3g, SE %.2g)", claim['claim'], claim['verdict'], claim['diff'], claim['se'])
-    logger.info("report: %s (%.0f s in all)", paths['markdown'], time.time() - begin)
-    failed = [s for s in statuses if s['status'] == 'failed']
-    if failed:
-        logger.error("%d LM(s) failed: %s", len(failed), ', '.join(f"{s['run']} ({s.get('log')})" for s in failed))
-        return 1
-    return 0
+    from ..reproduce.harness import log_outcome
+    return log_outcome(logger, claims, paths['markdown'], time.time() - begin, statuses, 'LM')
 
 
 if __name__ == '__main__':

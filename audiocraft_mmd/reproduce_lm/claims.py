@@ -28,12 +28,9 @@ def _per_codebook(metrics: dict, prefix: str) -> tp.List[float]:
 def pair_records(lm_records: tp.Sequence[Record]) -> tp.List[Record]:
     """Per codec and seed with both LMs: the factorization gap (delay - flatten, nats per frame, via
     `metrics.factorization_gap`) and flatten / delay ratios of forward passes per frame and time."""
-    by_key = {(r['group'], r['label'], r['seed']): r for r in lm_records}
+    from ..reproduce.harness import delay_flatten_pairs
     pairs = []
-    for (codec, pattern, seed), delay in sorted(by_key.items()):
-        flatten = by_key.get((codec, 'flatten', seed))
-        if pattern != 'delay' or flatten is None:
-            continue
+    for codec, seed, delay, flatten in delay_flatten_pairs(lm_records):
         gap = FactorizationGap(FrameCrossEntropy(_per_codebook(delay['metrics'], 'ce_q'), delay['sig']),
                                FrameCrossEntropy(_per_codebook(flatten['metrics'], 'ce_q'), flatten['sig']))
         d, f = delay['metrics'], flatten['metrics']
