@@ -10,7 +10,9 @@ Rows (every number is FAD-infinity with its bootstrap SE, `metrics.fad_infinity`
 - real train crops: `--clips` random crops of the train split;
 - codec reconstructions: the held-out pieces through each codec;
 - generations: `--clips` clips of each LM (`generation.generate_long`), decoded by its codec;
-- noise: white and pink (1/f) noise at the data's -20 dBFS RMS.
+- noise: white and pink (1/f) noise at the data's -20 dBFS RMS;
+- with `--packaged NAME`: a packaged model (`MusicGenMMD.get_pretrained(NAME)`), its codec's reconstructions
+  and `--clips` unconditional generations (audiocraft's extension past the training segment), for its model card.
 A metric that works puts real held-out far below generations and noise. Each LM's FAD-infinity is also
 written beside its run (`runs/<lm>_fad.json`), so the study's report and claims use it.
 """
@@ -23,7 +25,7 @@ import typing as tp
 
 import torch
 
-from ..environment import DATASET_EGS
+from ..environment import DATASET_EGS, SIG_PREFIX
 from ..metrics.fad_infinity import fad_infinity
 
 logger = logging.getLogger('audiocraft_mmd.lm_study.fad_table')
@@ -85,12 +87,31 @@ def row(name: str, kind: str, reference: torch.Tensor, test: torch.Tensor, seed:
     return {'set': name, 'kind': kind, **r.as_dict()}
 
 
+@torch.no_grad()
+def packaged_rows(name: str, clips: int, seconds: float, reference: torch.Tensor, waves: tp.Sequence[torch.Tensor],
+                  emb: Embedder, seed: int = 0) -> tp.List[dict]:
+    """The rows of a packaged model: its codec's reconstructions of the held-out pieces (at 32 kHz, as `waves`) and
+    `clips` unconditional generations of `seconds` (seeded)."""
+    from ..models.musicgen_mmd import MusicGenMMD
+    model = MusicGenMMD.get_pretrained(name, device='cpu')
+    rec = reconstruct(model.compression_model.eval(), waves)
+    rows = [row(f'packaged {name}: reconstructions of the held-out pieces', 'codec', reference,
+                torch.cat([emb.model(w, model.sample_rate, name='rec').embeddings for w in rec]))]
+    model.set_generation_params(duration=seconds)
+    torch.manual_seed(seed)
+    audio = torch.cat([model.generate_unconditional(min(16, clips - i)) for i in range(0, clips, 16)])
+    rows.append(row(f'packaged {name}: unconditional generations ({clips} x {seconds:g} s)', 'generation',
+                    reference, emb.clips(audio, model.sample_rate)))
+    return rows
+
+
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--study', type=Path, required=True)
-    p.add_argument('--codec-results', type=Path, required=True)
+    p.add_argument('--study', type=Path, help="the LM study's folder (rows for its LMs)")
+    p.add_argument('--codec-results', type=Path, help="the codec reproduction's results.json (the study's codecs)")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
-    p.add_argument('--codecs', nargs='+', default=['baseline', 'mmd', 'mmd_parallel', 'mmd_conditional'])
+    p.add_argument('--codecs', nargs='*', default=['baseline', 'mmd', 'mmd_parallel', 'mmd_conditional'])
+    p.add_argument('--packaged', nargs='*', default=[], help="packaged models to add rows for (e.g. cpu-small)")
     p.add_argument('--clips', type=int, default=64)
     p.add_argument('--clip-seconds', type=float, default=10.)
     p.add_argument('--reference', type=Path, default=DATASET_EGS / 'reference')
@@ -106,7 +127,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     emb = Embedder()
     reference = emb.manifest(args.reference)
     logger.info("reference: %d patches from %s", len(reference), args.reference)
-    runs = codec_runs(args.codec_results)
+    runs = codec_runs(args.codec_results) if args.codec_results else {}
     rows = []
     sr = 32000
     waves = heldout_waves(sr)
@@ -122,7 +143,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         for codec_name in args.codecs:
             if (codec_name, seed) not in runs:
                 continue
-            codec = load_compression_model(f"//sig/{runs[codec_name, seed]['sig']}").eval()
+            codec = load_compression_model(SIG_PREFIX + runs[codec_name, seed]['sig']).eval()
             rec = reconstruct(codec, waves)
             rows.append(row(f'{codec_name} seed {seed}: reconstructions of the held-out pieces', 'codec', reference,
                             torch.cat([emb.model(w, sr, name='rec').embeddings for w in rec])))
@@ -142,6 +163,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                 rows.append(r)
                 weights.with_name(weights.stem + '_fad.json').write_text(json.dumps(
                     {'metrics': {'fad_inf': r['fad_inf'], 'fad_inf_se': r['fad_inf_se'], 'fad_full': r['fad_full']}}))
+    for name in args.packaged:
+        rows += packaged_rows(name, args.clips, args.clip_seconds, reference, waves, emb)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({'reference': str(args.reference.relative_to(DATASET_EGS.parent.parent.parent))
                                     if args.reference.is_absolute() else str(args.reference),
