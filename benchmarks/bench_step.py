@@ -212,10 +212,11 @@ def print_profile(solver, batches, marks: MMDMarks) -> None:
 
 
 def run_config(label: str, config: str, args, batch: int, num_batches: int, repeats: int) -> dict:
-    # estimator=bank builds the solver's bank; run_macro_batch switches the estimator per macro-batch
+    # estimator=bank builds the solver's bank; run_macro_batch switches the estimator per macro-batch. Only when
+    # the bank is measured: the shuffle-free estimators (mmd.marginals) refuse it.
+    bank = ['mmd.estimator=bank'] if 'bank' in args.estimators else []
     overrides = [f'dataset.batch_size={batch}', f'mmd.num_batches={num_batches}',
-                 f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}', 'mmd.estimator=bank',
-                 *args.override]
+                 f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}', *bank, *args.override]
     solver = build_solver(config, args.data, overrides, device=args.device)
     batches = [b.to(solver.device) for b in load_batches(solver, num_batches)]
     print(f"{label} ({config}): batch {batch}, num_batches {num_batches}, repeats {repeats}", flush=True)
