@@ -79,7 +79,8 @@ def repo_relative(path: tp.Union[str, Path]) -> str:
 def slurm_partitions(kinds: tp.Sequence[str] = ('team', 'global')) -> str:
     """Comma-separated SLURM partitions of the team for the given kinds."""
     partitions = cluster_config().get('partitions', {})
-    return ','.join(str(partitions[kind]) for kind in kinds if kind in partitions)
+    names = [str(partitions[kind]) for kind in kinds if kind in partitions]
+    return ','.join(dict.fromkeys(names))  # once each: a team whose partitions are one gets `cpu`, not `cpu,cpu`
 
 
 def point_audiocraft_at_our_teams() -> None:
