@@ -20,6 +20,7 @@ RECIPE = {
     'solver': 'compression/encodec_mmd_debug', 'device': 'cpu',
     'optim.epochs': 2, 'optim.updates_per_epoch': 4, 'mmd.num_batches': 2,
     'evaluate.every': 100, 'generate.every': 100, 'dataset.valid.num_samples': 16,
+    'checkpoint.every_updates': 2,
 }
 
 

@@ -53,6 +53,7 @@ from ..models.builders import codebook_counts, codebook_keys, has_codebooks, hop
 from ..losses.streams import codebook_streams
 from .compression import CompressionSolver, validate_config as validate_compression_config
 from .forward_streams import ForwardStreams, GradientOnce
+from .update_checkpoints import UpdateCheckpointMixin, validate_config as validate_update_checkpoints
 
 # Keys of the `mmd` block that this solver owns (the loss owns `MMDLoss.CONFIG_KEYS`).
 SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder', 'estimator', 'scope')
@@ -63,6 +64,7 @@ SCOPES = ('rank', 'global')
 def validate_config(cfg: omegaconf.DictConfig) -> None:
     """Validate `losses.mmd` and the `mmd` block: the solver's keys here, the loss keys by `MMDLoss`."""
     validate_compression_config(cfg)
+    validate_update_checkpoints(cfg)
     if 'mmd' not in cfg or 'mmd' not in cfg.get('losses', {}):
         raise ConfigError("The compression_mmd solver needs `losses.mmd` and an `mmd` block "
                           "(see config/solver/compression/default.yaml)")
@@ -100,7 +102,7 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
                     f"dataset.segment_duration gives {frames}")
 
 
-class CompressionMMDSolver(CompressionSolver):
+class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
     """CompressionSolver with the MMD independence loss. See the module docstring."""
 
     def __init__(self, cfg: omegaconf.DictConfig):
