@@ -64,7 +64,8 @@ SelectTypeParameters=CR_CPU
 SlurmdParameters=config_overrides
 ReturnToService=2
 JobRequeue=1
-KillWait=10
+# seconds between SIGTERM and SIGKILL on requeue/cancel: submitit ignores SIGTERM, so a job trains on for this long
+KillWait=2
 MinJobAge=300
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 GresTypes=gpu

@@ -99,6 +99,18 @@ def kill_task(job: str, local_id: int) -> int:
     return pid
 
 
+def resumed_after(log: Path, offset: int, what: str):
+    """Waits for the restarted run (log text after `offset`) to say where it resumed; returns (updates lost, (epoch,
+    update) resumed from). Lost: the furthest update the interrupted run logged in that epoch, minus the position."""
+    found = wait(lambda: re.search(r'Resuming epoch (\d+) after update (\d+)', log.read_text()[offset:]), 240,
+                 f"XP 0 to resume after {what}", step=0.2)
+    text = log.read_text()
+    restart = text.index('Distributed init: 0/2', offset)  # the interrupted run's log ends where the new one starts
+    interrupted = text[text.rfind('Distributed init: 0/2', 0, restart):restart]
+    epoch, update = int(found.group(1)), int(found.group(2))
+    return max_update_logged(interrupted, epoch) - update, (epoch, update)
+
+
 def max_update_logged(log: str, epoch: int) -> int:
     """Largest `k` of audiocraft's `Train | Epoch E | k/N` progress lines for `epoch` in a solver log."""
     found = [int(k) for k in re.findall(rf'Train \| Epoch {epoch} \| (\d+)/\d+', ANSI.sub('', log))]
@@ -129,24 +141,19 @@ def test_grid_on_local_slurm(music_dataset, tmp_path, record_property):
     subprocess.run(['scontrol', 'requeue', ids[0]], check=True)
     requeue_time = time.time()
     release(ids[0])  # slurm holds a requeued batch job ~2 min (BeginTime); an operator's `StartTime=now`
-    resumed = wait(lambda: re.search(r'Resuming epoch 1 after update (\d+)', log0.read_text()[len(before):]),
-                   240, "XP 0 to resume after the requeue", step=0.1)
-    requeue_lost = max_update_logged(before, epoch=1) - int(resumed.group(1))
+    requeue_lost, requeue_position = resumed_after(log0, len(before), "the requeue")
     assert 0 <= requeue_lost <= 2, f"requeue lost {requeue_lost} updates, checkpoint.every_updates=2"
-    before_kill = log0.read_text()
+    at_resume = log0.read_text()
     killed = kill_task(ids[0], local_id=1)
-    at_kill = log0.read_text()
     wait(lambda: ids[0] not in squeue_ids(), 60, "XP 0's job to end after the kill")
     retry = dora_grid(env, '--retry')
     assert 'Scheduled job' in retry, f"`dora grid --retry` did not resubmit the killed XP:\n{retry[-2000:]}"
     ids[0] = job_id(xp0)
-    resumed = wait(lambda: re.search(r'Resuming epoch 1 after update (\d+)', log0.read_text()[len(at_kill):]),
-                   240, "XP 0 to resume after the kill", step=0.2)
-    kill_lost = max_update_logged(at_kill[len(before_kill):], epoch=1) - int(resumed.group(1))
-    kill_lost = max(kill_lost, 0)  # killed before its next update: nothing trained since the checkpoint
+    kill_lost, kill_position = resumed_after(log0, len(at_resume), "the kill")
+    assert 0 <= kill_lost <= 2, f"kill -9 lost {kill_lost} updates, checkpoint.every_updates=2"
 
     # Re-running the grid while the XPs are queued or running submits nothing new.
-    assert set(ids) <= squeue_ids(), "both XPs should still be queued or running here"
+    assert ids[0] in squeue_ids(), "XP 0, just resubmitted, should be queued or running here"
     again = dora_grid(env)
     assert 'Scheduled job' not in again, f"the second `dora grid` resubmitted:\n{again[-2000:]}"
     assert [job_id(xp) for xp in xp_dirs] == ids
@@ -166,8 +173,6 @@ def test_grid_on_local_slurm(music_dataset, tmp_path, record_property):
         for rank in (0, 1):
             log = (xp / f'solver.log.{rank}').read_text()
             assert f'Distributed init: {rank}/2' in log and 'from submitit' in log, f"{xp.name} rank {rank}"
-    # After the requeue and the kill, XP 0 never started over: no fresh start (no checkpoint) in its log since.
-    assert 'Resuming epoch' in log0.read_text()[len(at_kill):]
 
     # Parity: the same overrides through `dora run -d --ddp_workers 2` give the same XP and the same metrics.
     parity_dir = tmp_path / 'parity'
@@ -184,6 +189,7 @@ def test_grid_on_local_slurm(music_dataset, tmp_path, record_property):
 
     report = {'wall_s': round(wall, 1), 'requeue_after_s': round(requeue_time - start, 1), 'killed_pid': killed,
               'updates_lost_on_requeue': requeue_lost, 'updates_lost_on_kill': kill_lost,
+              'resumed_from_requeue': requeue_position, 'resumed_from_kill': kill_position,
               'max_rel_diff': max(diffs.values()), 'diffs': diffs, 'first_table': first, 'table': done}
     (tmp_path / 'report.json').write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
@@ -213,3 +219,15 @@ def test_missing_partition_fails_at_submission(tmp_path, music_dataset):
     assert proc.returncode != 0, f"dora grid accepted a missing partition:\n{out[-2000:]}"
     assert 'no_such_partition' in out and 'Invalid partition' in out, out[-2000:]
     assert squeue_ids() == known, "a job was queued on a missing partition"
+
+
+def test_cancel_cancels_the_running_xps(tmp_path, music_dataset):
+    """`dora grid ... --cancel` scancels the grid's queued/running jobs and the table says so."""
+    env = grid_env(tmp_path / 'outputs', music_dataset)
+    first = dora_grid(env)
+    ids = [job for job, _ in re.findall(r'Scheduled job (\d+) for sheep ([0-9a-f]{8})', first)]
+    assert len(ids) == 2 and set(ids) <= squeue_ids(), first[-2000:]
+    cancelled = dora_grid(env, '--cancel')
+    wait(lambda: not (set(ids) & squeue_ids()), 60, "the cancelled jobs to leave the queue")
+    states = table_states(dora_grid(env, '--dry_run'))  # dry: show the states, resubmit nothing
+    assert set(states.values()) == {'CAN'}, f"after --cancel: {states}\n{cancelled[-2000:]}"
