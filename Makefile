@@ -10,7 +10,7 @@ DATA_STAMP := dataset/mmd_music/summary.json
 # The CPU recipe, shortened to 5 x 60 updates (~6 min on one core): long enough to be a live codec.
 DEMO_ARGS := solver=compression/encodec_mmd_cpu device=cpu optim.epochs=5 evaluate.every=5
 
-.PHONY: install sync lock doctor system-deps data demo test test-slow bench reproduce reproduce-quick reproduce-lm lint clean
+.PHONY: install sync lock doctor system-deps data demo test test-slow test-slurm bench reproduce reproduce-quick reproduce-lm lint clean
 
 install: $(STAMP)
 
@@ -58,10 +58,16 @@ demo: install $(DATA_STAMP)
 
 test: install
 	$(VPY) -m audiocraft_mmd.doctor
-	$(VPY) -m pytest -m "not slow" -q --basetemp=.pytest_tmp
+	$(VPY) -m pytest -m "not slow and not slurm" -q --basetemp=.pytest_tmp
 
 test-slow: install
-	$(VPY) -m pytest -m slow -q --basetemp=.pytest_tmp
+	$(VPY) -m pytest -m "slow and not slurm" -q --basetemp=.pytest_tmp
+
+# Real `dora grid` launches: starts the one-node cluster (scripts/local_slurm.sh, installs slurm-wlm/munge if
+# missing), runs the `slurm` tests, stops the cluster even when they fail.
+test-slurm: install
+	bash scripts/local_slurm.sh start
+	$(VPY) -m pytest -m slurm -q --basetemp=.pytest_tmp_slurm; rc=$$?; bash scripts/local_slurm.sh stop; exit $$rc
 
 bench: install
 	$(VPY) benchmarks/bench_mmd.py
@@ -86,4 +92,4 @@ lint: install
 	$(VENV)/bin/flake8 audiocraft_mmd tests grids benchmarks
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs .pytest_cache .local_slurm

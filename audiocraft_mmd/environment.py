@@ -81,7 +81,8 @@ def repo_relative(path: tp.Union[str, Path]) -> str:
 def slurm_partitions(kinds: tp.Sequence[str] = ('team', 'global')) -> str:
     """Comma-separated SLURM partitions of the team for the given kinds."""
     partitions = cluster_config().get('partitions', {})
-    return ','.join(str(partitions[kind]) for kind in kinds if kind in partitions)
+    names = [str(partitions[kind]) for kind in kinds if kind in partitions]
+    return ','.join(dict.fromkeys(names))  # once each: a team whose partitions are one gets `cpu`, not `cpu,cpu`
 
 
 def point_audiocraft_at_our_teams() -> None:
@@ -89,3 +90,18 @@ def point_audiocraft_at_our_teams() -> None:
     os.environ.setdefault('AUDIOCRAFT_CONFIG', str(team_config_path()))
     os.environ.setdefault('AUDIOCRAFT_TEAM', team())
     os.environ.setdefault('AUDIOCRAFT_DORA_DIR', str(dora_dir()))
+
+
+def slurm_resources() -> tp.Dict[str, tp.Any]:
+    """Resources of one XP from the team file's `slurm` block (gpus, time, cpus_per_gpu, mem_per_gpu), with the
+    team's partitions: the keyword arguments of a grid's `launcher.slurm_`."""
+    config = cluster_config()
+    resources = omegaconf.OmegaConf.to_container(config.get('slurm', {}), resolve=True)
+    assert isinstance(resources, dict)
+    return {**resources, 'partition': slurm_partitions()}
+
+
+def dataset_root() -> tp.Optional[Path]:
+    """The team's dataset folder (holding egs/<split> manifests), None for the default music set."""
+    root = cluster_config().get('dataset_root')
+    return Path(root).expanduser() if root else None

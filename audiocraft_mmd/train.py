@@ -42,10 +42,12 @@ def per_rank_batch_sizes(cfg: omegaconf.DictConfig) -> None:
 
 
 def get_solver(cfg: omegaconf.DictConfig):
+    from .data.manifest_check import check_datasource
     from .solvers import get_solver as _get_solver, validate_config
     validate_config(cfg)
     per_rank_batch_sizes(cfg)
     resolve_config_dset_paths(cfg)
+    check_datasource(cfg)
     return _get_solver(cfg)
 
 

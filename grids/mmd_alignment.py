@@ -7,13 +7,13 @@ signatures) as the 0 and 1e3 points of `mmd_weight_sweep`. `grids/musicgen_mmd_3
 its language models on the first three, found by signature through `codec_argv`.
 
     dora grid mmd_alignment --dry_run --init      # list the XPs and their signatures, no SLURM needed
-    dora grid mmd_alignment                       # launch on SLURM (8 GPUs per XP, team partitions)
+    dora grid mmd_alignment                       # launch on SLURM (resources from the team file: 8 GPUs per XP by default)
     dora run -f SIG device=cpu                    # run one point locally (SIG from the table)
     dora run -d -f SIG                            # same, on all local GPUs
 """
 import typing as tp
 
-from audiocraft_mmd.environment import slurm_partitions
+from audiocraft_mmd.environment import slurm_resources
 
 from ._explorers import CompressionMMDExplorer
 
@@ -35,7 +35,7 @@ def codec_argv(name: str) -> tp.List[str]:
 
 @CompressionMMDExplorer
 def explorer(launcher):
-    launcher.slurm_(gpus=8, partition=slurm_partitions())
+    launcher.slurm_(**slurm_resources())
     launcher.bind_(solver=SOLVER)
     with launcher.job_array():
         for overrides in CODECS.values():

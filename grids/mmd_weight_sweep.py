@@ -5,11 +5,11 @@ squared inverse, linear and quadratic kernels at the chosen weight 1e3 times a p
 (the Gaussian point of the kernel axis is the 1e3 point of the sweep).
 
     dora grid mmd_weight_sweep --dry_run --init   # list the XPs and their signatures, no SLURM needed
-    dora grid mmd_weight_sweep                    # launch on SLURM (8 GPUs per XP, team partitions)
+    dora grid mmd_weight_sweep                    # launch on SLURM (resources from the team file: 8 GPUs per XP by default)
     dora run -f SIG device=cpu                    # run one point locally (SIG from the table)
     dora run -d -f SIG                            # same, on all local GPUs
 """
-from audiocraft_mmd.environment import slurm_partitions
+from audiocraft_mmd.environment import slurm_resources
 
 from ._explorers import CompressionMMDExplorer
 
@@ -26,7 +26,7 @@ LINEAR_FACTOR = 1.13e-2
 
 @CompressionMMDExplorer
 def explorer(launcher):
-    launcher.slurm_(gpus=8, partition=slurm_partitions())
+    launcher.slurm_(**slurm_resources())
     launcher.bind_(solver='compression/encodec_mmd_32khz')
     with launcher.job_array():
         for weight in WEIGHTS:

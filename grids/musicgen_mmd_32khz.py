@@ -12,7 +12,7 @@ the compression configs or grid moves both grids together. Train the codecs firs
     dora run -f SIG device=cpu                      # run one point locally (SIG from the table)
     dora run -d -f SIG                              # same, on all local GPUs
 """
-from audiocraft_mmd.environment import slurm_partitions
+from audiocraft_mmd.environment import slurm_resources
 
 from ._explorers import LMMMDExplorer
 from .mmd_alignment import CODECS, codec_argv
@@ -32,7 +32,7 @@ def codec_checkpoint(codec: str) -> str:
 @LMMMDExplorer
 def explorer(launcher):
     # Paper: 32 GPUs, global batch 192 (6 per GPU).
-    launcher.slurm_(gpus=32, partition=slurm_partitions())
+    launcher.slurm_(**{**slurm_resources(), "gpus": 32})  # the LM: 32 GPUs (paper), time and partition from the team
     with launcher.job_array():
         for solver in PATTERNS.values():
             for codec in CODECS:

@@ -9,12 +9,12 @@
   (`mmd.streams=quantized`); at weight 0 the stream kind only changes the logged MMD, so that point is not doubled.
 
     dora grid quantizers --dry_run --init   # list the XPs and their signatures, no SLURM needed
-    dora grid quantizers                    # launch on SLURM (8 GPUs per XP, team partitions)
+    dora grid quantizers                    # launch on SLURM (resources from the team file: 8 GPUs per XP by default)
     dora run -f SIG device=cpu              # run one point locally (SIG from the table)
 """
 import typing as tp
 
-from audiocraft_mmd.environment import slurm_partitions
+from audiocraft_mmd.environment import slurm_resources
 
 from ._explorers import CompressionMMDExplorer
 
@@ -33,7 +33,7 @@ DAC_STREAMS: tp.Dict[str, tp.List[int]] = {'projected': DAC_WEIGHTS, 'quantized'
 
 @CompressionMMDExplorer
 def explorer(launcher):
-    launcher.slurm_(gpus=8, partition=slurm_partitions())
+    launcher.slurm_(**slurm_resources())
     with launcher.job_array():
         for solver, overrides in QUANTIZERS.values():
             sub = launcher.bind(solver=solver)

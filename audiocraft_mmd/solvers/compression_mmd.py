@@ -54,6 +54,7 @@ from ..models.builders import codebook_counts, codebook_keys, has_codebooks, hop
 from ..losses.streams import codebook_streams
 from .compression import CompressionSolver, validate_config as validate_compression_config
 from .forward_streams import ForwardStreams, GradientOnce
+from .update_checkpoints import UpdateCheckpointMixin, validate_config as validate_update_checkpoints
 
 # Keys of the `mmd` block that this solver owns (the loss owns `MMDLossConfig.KEYS`).
 SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder', 'estimator', 'scope', 'streams')
@@ -65,6 +66,7 @@ def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
     """Validate `losses.mmd` and the `mmd` block (the solver's keys here, the loss keys parsed once by
     `MMDLossConfig.parse`); returns the parsed loss keys."""
     validate_compression_config(cfg)
+    validate_update_checkpoints(cfg)
     if 'mmd' not in cfg or 'mmd' not in cfg.get('losses', {}):
         raise ConfigError("The compression_mmd solver needs `losses.mmd` and an `mmd` block "
                           "(see config/solver/compression/default.yaml)")
@@ -108,7 +110,7 @@ def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
     return loss_config
 
 
-class CompressionMMDSolver(CompressionSolver):
+class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
     """CompressionSolver with the MMD independence loss. See the module docstring."""
 
     def __init__(self, cfg: omegaconf.DictConfig):

@@ -1,0 +1,67 @@
+"""Checkpoints every `checkpoint.every_updates` train updates, not only at the end of an epoch.
+
+A run that is preempted (SLURM requeue, time-limit signal, a killed task) restarts from the last checkpoint:
+with epoch checkpoints only, it loses up to a whole epoch of updates (hours on a cluster). Here the solver also
+saves in the middle of the train stage, with the position it reached (`epoch`, updates done); a restored solver
+whose checkpoint stopped mid-epoch steps over the updates already done, so that the epoch still counts
+`updates_per_epoch` updates and a preemption loses at most `every_updates`. The batches stepped over are drawn
+(and dropped) so that the data order of the epoch is that of an uninterrupted run where the sampler is seeded by
+the epoch (DDP's DistributedSampler). Writes are audiocraft's `save_checkpoints`, i.e. flashy's
+`write_and_rename`: a temporary file renamed over the checkpoint, never a half-written one.
+
+`every_updates` must be a multiple of `mmd.num_batches` (a macro-batch is not split over a checkpoint).
+"""
+import typing as tp
+
+from ..config_validation import is_int, require
+
+PROGRESS_KEY = 'update_checkpoint_progress'
+
+
+def validate_config(cfg) -> None:
+    every = cfg.checkpoint.get('every_updates')
+    if every is None:
+        return
+    require(is_int(every) and every > 0, 'checkpoint.every_updates', every, "a positive number of updates, or null")
+    macro = cfg.get('mmd', {}).get('num_batches', 1)
+    require(every % macro == 0, 'checkpoint.every_updates', every,
+            f"a multiple of mmd.num_batches={macro}: a macro-batch cannot be split over a checkpoint")
+
+
+class UpdateCheckpointMixin:
+    """Put first in the bases of the final solver class: its `run_step` wraps the whole step."""
+    _progress: tp.Optional[tp.Tuple[int, int]] = None  # (epoch, updates done) of a mid-epoch checkpoint
+    _skip_updates: int = 0
+
+    def state_dict(self):
+        state = super().state_dict()  # type: ignore[misc]
+        state[PROGRESS_KEY] = self._progress
+        return state
+
+    def load_state_dict(self, state):
+        progress = state.pop(PROGRESS_KEY, None)
+        super().load_state_dict(state)  # type: ignore[misc]
+        self._progress = tuple(progress) if progress is not None else None
+
+    def restore(self, *args, **kwargs):
+        restored = super().restore(*args, **kwargs)  # type: ignore[misc]
+        if self._progress is not None and self._progress[0] == self.epoch:  # type: ignore[attr-defined]
+            self._skip_updates = self._progress[1]
+            self.logger.info("Resuming epoch %d after update %d (mid-epoch checkpoint)",  # type: ignore
+                             self.epoch, self._skip_updates)  # type: ignore[attr-defined]
+        return restored
+
+    def run_step(self, idx: int, batch, metrics: dict):
+        if not self.is_training:  # type: ignore[attr-defined]
+            return super().run_step(idx, batch, metrics)  # type: ignore[misc]
+        if idx < self._skip_updates:
+            return metrics  # done before the interruption
+        metrics = super().run_step(idx, batch, metrics)  # type: ignore[misc]
+        done = idx + 1
+        every = self.cfg.checkpoint.get('every_updates')  # type: ignore[attr-defined]
+        if every and done % every == 0 and done < self.train_updates_per_epoch:  # type: ignore[attr-defined]
+            self._progress = (self.epoch, done)  # type: ignore[attr-defined]
+            self.save_checkpoints()  # type: ignore[attr-defined]
+        if done == self.train_updates_per_epoch:  # type: ignore[attr-defined]
+            self._progress, self._skip_updates = None, 0  # the epoch checkpoint (commit) is a whole epoch
+        return metrics

@@ -1,0 +1,72 @@
+"""The manifest check at solver start names each unusable file with its reason and refuses above the threshold."""
+import json
+
+import numpy as np
+import omegaconf
+import pytest
+import soundfile as sf
+
+from audiocraft_mmd.config_validation import ConfigError
+from audiocraft_mmd.data.manifest_check import check_datasource, check_manifest
+
+RATE = 32000
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    """A manifest of 1 good file and 4 bad ones (missing, corrupt, 16 kHz, silent): folder, {name: path}."""
+    rng = np.random.default_rng(0)
+    files = {name: tmp_path / f'{name}.wav' for name in ('good', 'missing', 'corrupt', 'rate', 'silent')}
+    sf.write(files['good'], 0.1 * rng.standard_normal(RATE), RATE)
+    files['corrupt'].write_bytes(b'RIFF' + rng.bytes(4000))
+    sf.write(files['rate'], 0.1 * rng.standard_normal(16000), 16000)
+    silent = np.zeros(4 * RATE)
+    silent[:100] = 0.5  # a click at the start: the windows inside the file are silent
+    sf.write(files['silent'], silent, RATE)
+    folder = tmp_path / 'egs'
+    folder.mkdir()
+    with open(folder / 'data.jsonl', 'w') as out:
+        for path in files.values():
+            out.write(json.dumps({'path': str(path), 'duration': 1.0, 'sample_rate': RATE, 'amplitude': None,
+                                  'weight': None, 'info_path': None}) + '\n')
+    return folder, files
+
+
+def test_each_bad_file_gets_its_reason(manifest):
+    folder, files = manifest
+    report = check_manifest(folder, RATE)
+    assert report.total == 5
+    reasons = {path: reason for path, reason in report.bad}
+    assert str(files['good']) not in reasons
+    assert reasons[str(files['missing'])] == 'missing'
+    assert reasons[str(files['corrupt'])].startswith('does not decode')
+    assert reasons[str(files['rate'])] == 'sample rate 16000 Hz, expected 32000 Hz'
+    assert reasons[str(files['silent'])].startswith('silent')
+    assert report.bad_fraction == pytest.approx(0.8)
+
+
+def cfg_for(folder, fraction):
+    return omegaconf.OmegaConf.create({'sample_rate': RATE, 'datasource': {'train': str(folder)},
+                                       'manifest_check': {'enabled': True, 'max_bad_fraction': fraction}})
+
+
+def test_refuses_above_threshold_and_lists_files(manifest):
+    folder, files = manifest
+    with pytest.raises(ConfigError) as error:
+        check_datasource(cfg_for(folder, 0.5))
+    message = str(error.value)
+    assert '4 of 5 files of `datasource.train`' in message
+    assert all(str(files[name]) in message for name in ('missing', 'corrupt', 'rate', 'silent'))
+    assert str(files['good']) not in message
+
+
+def test_below_threshold_warns_and_goes_on(manifest, caplog):
+    folder, _ = manifest
+    reports = check_datasource(cfg_for(folder, 0.9))
+    assert len(reports[0].bad) == 4
+    assert '4 of 5 files' in caplog.text
+
+
+def test_bad_threshold_is_a_config_error(manifest):
+    with pytest.raises(ConfigError, match='manifest_check.max_bad_fraction'):
+        check_datasource(cfg_for(manifest[0], 1.5))

@@ -1,0 +1,80 @@
+"""checkpoint.every_updates: mid-epoch checkpoints carry their position, a restored solver steps over the updates
+already done and the epoch still counts updates_per_epoch updates. The mixin runs over a minimal solver-shaped
+base (the real solver on a live scheduler: tests/slurm/test_local_slurm.py)."""
+import copy
+import logging
+
+import omegaconf
+import pytest
+
+from audiocraft_mmd.config_validation import ConfigError
+from audiocraft_mmd.solvers.update_checkpoints import PROGRESS_KEY, UpdateCheckpointMixin, validate_config
+
+
+class Base:
+    """The parts of a flashy/audiocraft solver the mixin relies on: steps change the weights, checkpoints copy."""
+    def __init__(self, every, updates=6):
+        self.cfg = omegaconf.OmegaConf.create({'checkpoint': {'every_updates': every}})
+        self.train_updates_per_epoch = updates
+        self.is_training = True
+        self.epoch = 1
+        self.weights = 0
+        self.saved = []
+        self.logger = logging.getLogger('test')
+
+    def run_step(self, idx, batch, metrics):
+        self.weights += 1
+        return {'loss': 1.}
+
+    def state_dict(self):
+        return {'weights': self.weights, 'epoch': self.epoch}
+
+    def load_state_dict(self, state):
+        self.weights, self.epoch = state['weights'], state['epoch']
+
+    def save_checkpoints(self):
+        self.saved.append(copy.deepcopy(self.state_dict()))
+
+    def restore(self):
+        self.load_state_dict(copy.deepcopy(self.saved[-1]))
+        return True
+
+
+class Solver(UpdateCheckpointMixin, Base):
+    pass
+
+
+def test_interrupted_epoch_resumes_after_last_checkpoint():
+    solver = Solver(every=2)
+    for idx in range(5):  # killed during update 6
+        solver.run_step(idx, None, {})
+    assert [state[PROGRESS_KEY] for state in solver.saved] == [(1, 2), (1, 4)]
+    resumed = Solver(every=2)
+    resumed.saved = solver.saved
+    resumed.restore()
+    assert resumed._skip_updates == 4 and resumed.weights == 4
+    for idx in range(6):
+        resumed.run_step(idx, None, {})
+    assert resumed.weights == 6, "the epoch must count updates_per_epoch updates in all"
+    assert resumed._progress is None and resumed._skip_updates == 0, "the epoch checkpoint is a whole epoch"
+
+
+def test_checkpoint_of_another_epoch_does_not_skip():
+    solver = Solver(every=2)
+    solver.saved = [{'weights': 3, 'epoch': 2, PROGRESS_KEY: (1, 2)}]
+    solver.restore()
+    assert solver._skip_updates == 0
+
+
+def test_no_cadence_no_mid_epoch_checkpoint():
+    solver = Solver(every=None)
+    for idx in range(6):
+        solver.run_step(idx, None, {})
+    assert solver.saved == []
+
+
+@pytest.mark.parametrize('every,macro', [(0, 1), (3, 2), (1.5, 1)])
+def test_bad_cadence_is_a_config_error(every, macro):
+    cfg = omegaconf.OmegaConf.create({'checkpoint': {'every_updates': every}, 'mmd': {'num_batches': macro}})
+    with pytest.raises(ConfigError, match='checkpoint.every_updates'):
+        validate_config(cfg)
