@@ -47,8 +47,9 @@ def get_solver(cfg: omegaconf.DictConfig):
     validate_config(cfg)
     per_rank_batch_sizes(cfg)
     resolve_config_dset_paths(cfg)
-    check_datasource(cfg)
-    return _get_solver(cfg)
+    solver = _get_solver(cfg)  # its own config checks first: they need no data
+    check_datasource(cfg)  # before any training: the manifests' files, once
+    return solver
 
 
 def get_solver_from_xp(xp: XP, override_cfg: tp.Optional[dict] = None, restore: bool = True,

@@ -87,6 +87,9 @@ def check_datasource(cfg: omegaconf.DictConfig) -> tp.List[ManifestReport]:
     for split, manifest in cfg.datasource.items():
         if not isinstance(manifest, str) or split == 'max_sample_rate' or split == 'max_channels':
             continue
+        if not Path(manifest).exists():
+            raise ConfigError(f"Invalid config `datasource.{split}={manifest!r}`: no such manifest (make data builds "
+                              "the default set)")
         report = check_manifest(manifest, int(cfg.sample_rate))
         reports.append(report)
         if not report.bad:

@@ -70,3 +70,8 @@ def test_below_threshold_warns_and_goes_on(manifest, caplog):
 def test_bad_threshold_is_a_config_error(manifest):
     with pytest.raises(ConfigError, match='manifest_check.max_bad_fraction'):
         check_datasource(cfg_for(manifest[0], 1.5))
+
+
+def test_a_missing_manifest_names_its_config_key(tmp_path):
+    with pytest.raises(ConfigError, match=r'`datasource\.train=.*no_such_split'):
+        check_datasource(cfg_for(tmp_path / 'no_such_split', 0.))
