@@ -81,8 +81,9 @@ def train_one(codec: str, seed: int, pattern: str, sig: str, tokens: dict, confi
     from .lm import evaluate_ce, train_lm
     path = out / 'runs' / f'{codec}_{pattern}_seed{seed}.json'
     key = {'sig': sig, 'config': dataclasses.asdict(config)}
-    if path.exists() and json.loads(path.read_text()).get('key') == key:
-        return json.loads(path.read_text())
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    if cached.get('key') == key:
+        return cached
     lm, history = train_lm(pattern, tokens['train'], spread_valid(tokens['valid']), tokens['card'], config, seed,
                            log=logger.info, device=device)
     ce = evaluate_ce(lm, tokens['evaluate'])

@@ -25,7 +25,7 @@ import typing as tp
 
 import torch
 
-from ..environment import DATASET_EGS, SIG_PREFIX
+from ..environment import DATASET_EGS, SIG_PREFIX, repo_relative
 from ..metrics.fad_infinity import fad_infinity
 
 logger = logging.getLogger('audiocraft_mmd.lm_study.fad_table')
@@ -166,8 +166,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     for name in args.packaged:
         rows += packaged_rows(name, args.clips, args.clip_seconds, reference, waves, emb)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({'reference': str(args.reference.relative_to(DATASET_EGS.parent.parent.parent))
-                                    if args.reference.is_absolute() else str(args.reference),
+    args.out.write_text(json.dumps({'reference': repo_relative(args.reference),
                                     'reference_patches': len(reference), 'rows': rows}, indent=1) + '\n')
     lines = ['# FAD validation (musicnn, FAD-infinity ± bootstrap SE)', '',
              f'Reference: the `reference` split ({len(reference)} patches of 3 s every {HOP_SECONDS:g} s).', '',
