@@ -42,14 +42,11 @@ def per_rank_batch_sizes(cfg: omegaconf.DictConfig) -> None:
 
 
 def get_solver(cfg: omegaconf.DictConfig):
-    from .data.manifest_check import check_datasource
     from .solvers import get_solver as _get_solver, validate_config
     validate_config(cfg)
     per_rank_batch_sizes(cfg)
     resolve_config_dset_paths(cfg)
-    solver = _get_solver(cfg)  # its own config checks first: they need no data
-    check_datasource(cfg)  # before any training: the manifests' files, once
-    return solver
+    return _get_solver(cfg)
 
 
 def get_solver_from_xp(xp: XP, override_cfg: tp.Optional[dict] = None, restore: bool = True,
@@ -96,10 +93,12 @@ def main(cfg):
     # audiocraft calls init() whose default backend is nccl, which dora refuses without CUDA:
     # multi-process runs on CPU (`dora run -d --ddp_workers 2 device=cpu`) need gloo.
     flashy.distrib.init(backend='nccl' if cfg.device.startswith('cuda') else 'gloo')
-    solver = get_solver(cfg)
+    solver = get_solver(cfg)  # its own config checks first: they need no data
     if cfg.show:
         solver.show()
         return
+    from .data.manifest_check import check_datasource
+    check_datasource(cfg)  # once per run, before any stage reads data (not when a solver is only loaded)
     if cfg.execute_only:
         if not (cfg.execute_inplace or cfg.continue_from is not None):
             raise ValueError("execute_only needs continue_from=<//sig/SIG or path> (or execute_inplace=true)")
