@@ -225,6 +225,8 @@ class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
         return metrics
 
     def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):
+        if self.done_before_interruption(idx):
+            return metrics  # resumed mid-epoch: no MMD backward either (UpdateCheckpointMixin)
         if self.is_training and self.mmd_weight > 0 and self.mmd_estimator == 'bank':
             return self.bank_step(idx, batch, metrics)
         if self.is_training and self.mmd_weight > 0:

@@ -10,6 +10,11 @@ the epoch (DDP's DistributedSampler). Writes are audiocraft's `save_checkpoints`
 `write_and_rename`: a temporary file renamed over the checkpoint, never a half-written one.
 
 `every_updates` must be a multiple of `mmd.num_batches` (a macro-batch is not split over a checkpoint).
+
+A solver class that adds its own work to `run_step` (CompressionMMDSolver: the macro-batch MMD and its separate
+backward) sits *before* this mixin in the MRO, so it must return at once when `done_before_interruption(idx)`:
+otherwise the stepped-over macro-batches still backpropagate, and their gradients pile up in `.grad` until the
+first real step.
 """
 import typing as tp
 
@@ -29,7 +34,7 @@ def validate_config(cfg) -> None:
 
 
 class UpdateCheckpointMixin:
-    """Put first in the bases of the final solver class: its `run_step` wraps the whole step."""
+    """Put first in the bases of the solver class (see the module docstring for a class with its own `run_step`)."""
     _progress: tp.Optional[tp.Tuple[int, int]] = None  # (epoch, updates done) of a mid-epoch checkpoint
     _skip_updates: int = 0
 
@@ -51,11 +56,15 @@ class UpdateCheckpointMixin:
                              self.epoch, self._skip_updates)  # type: ignore[attr-defined]
         return restored
 
+    def done_before_interruption(self, idx: int) -> bool:
+        """True for the train updates of a resumed epoch that its mid-epoch checkpoint already holds."""
+        return self.is_training and idx < self._skip_updates  # type: ignore[attr-defined]
+
     def run_step(self, idx: int, batch, metrics: dict):
         if not self.is_training:  # type: ignore[attr-defined]
             return super().run_step(idx, batch, metrics)  # type: ignore[misc]
-        if idx < self._skip_updates:
-            return metrics  # done before the interruption
+        if self.done_before_interruption(idx):
+            return metrics
         metrics = super().run_step(idx, batch, metrics)  # type: ignore[misc]
         done = idx + 1
         every = self.cfg.checkpoint.get('every_updates')  # type: ignore[attr-defined]

@@ -78,3 +78,27 @@ def test_bad_cadence_is_a_config_error(every, macro):
     cfg = omegaconf.OmegaConf.create({'checkpoint': {'every_updates': every}, 'mmd': {'num_batches': macro}})
     with pytest.raises(ConfigError, match='checkpoint.every_updates'):
         validate_config(cfg)
+
+
+def test_real_solver_steps_over_the_mmd_of_resumed_updates(music_dataset, tmp_path):
+    """CompressionMMDSolver adds the macro-batch MMD and its backward in its own `run_step`, before the mixin's:
+    a resumed epoch must not compute them for the updates it steps over (their gradients would pile up in `.grad`
+    until the first real step). 4 updates, macro-batches of 2, resumed after update 2: one MMD, two optimizer
+    steps."""
+    from conftest import datasource_overrides
+    from audiocraft_mmd.train import build_solver_in_process, main
+    argv = ['solver=compression/encodec_mmd_debug', 'device=cpu', 'losses.mmd=1000', 'optim.epochs=1',
+            'optim.updates_per_epoch=4', 'mmd.num_batches=2', 'checkpoint.every_updates=2',
+            *datasource_overrides(music_dataset)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(main.dora, 'dir', tmp_path / 'outputs')
+        solver = build_solver_in_process(argv)
+        solver._skip_updates = 2
+        mmd_calls, steps = [], []
+        macro_batch_mmd, optimizer_step = solver.macro_batch_mmd, solver.optimizer.step
+        patch.setattr(solver, 'macro_batch_mmd', lambda *a, **k: mmd_calls.append(1) or macro_batch_mmd(*a, **k))
+        patch.setattr(solver.optimizer, 'step', lambda *a, **k: steps.append(1) or optimizer_step(*a, **k))
+        solver.run_stage('train', solver.train)
+    assert len(mmd_calls) == 1, f"{len(mmd_calls)} MMD macro-batches computed, 1 expected (updates 3-4)"
+    assert len(steps) == 2, f"{len(steps)} optimizer steps, 2 expected (updates 3 and 4)"
+    assert solver._skip_updates == 0 and solver._progress is None
