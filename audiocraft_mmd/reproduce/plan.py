@@ -25,6 +25,11 @@ Settings (paper Fig. 2, Table 3 and the ablations of section 4):
   ``weight`` group's branches at those weights; e.g. `--groups quantizer --seeds 0 1 2`.
 - ``dac`` (paper App. B, Fig. 3): the DAC / RVQGAN codec (`compression/dac_mmd_cpu`, the `descript-audio-codec`
   modules) at the sweep's weights, branching from a DAC trunk; e.g. `--groups dac --seeds 0 1 2`.
+- ``closed_form``, ``features`` (issue #29): the shuffle-free estimates of the product of the marginals,
+  `mmd.marginals=closed_form` (dHSIC V-statistic) and `mmd.marginals=features` (random Fourier features,
+  `mmd.features` frequencies per sigma), at the chosen weight (reference: the shuffle of Algorithm 1); the
+  ablation rows test their TC and delay-TC against the shuffle's within 2 SE; e.g.
+  `--quick --seeds 0 1 2 --groups weight closed_form features`.
 - ``kernels``: `mmd.kernel` in {squared_inverse, quadratic, linear} (reference: gaussian) at the
   chosen weight times the kernel's factor, measured on the trunk's streams by the runner
   (`audiocraft_mmd.reproduce.kernel_factors`), so the weight is filled in at run time.
@@ -46,6 +51,8 @@ ABLATIONS: tp.Dict[str, tp.Tuple[str, str, str]] = {
     'exclude_shared': ('exclude_shared', 'mmd.exclude_shared=true', 'eq7'),
     'estimator': ('bank', 'mmd.estimator=bank', 'exact'),
     'shuffle': ('conditional', 'mmd.shuffle=conditional', 'global'),
+    'closed_form': ('closed_form', 'mmd.marginals=closed_form', 'shuffle'),
+    'features': ('features', 'mmd.marginals=features', 'shuffle'),
 }
 KERNEL_VARIANTS = ('squared_inverse', 'quadratic', 'linear')  # compared with gaussian (the default)
 # quantizer group: label -> solver (RVQ, the reference, is BASE_SOLVER)

@@ -52,8 +52,10 @@ class UpdateCheckpointMixin:
         restored = super().restore(*args, **kwargs)  # type: ignore[misc]
         if self._progress is not None and self._progress[0] == self.epoch:  # type: ignore[attr-defined]
             self._skip_updates = self._progress[1]
-            self.logger.info("Resuming epoch %d after update %d (mid-epoch checkpoint)",  # type: ignore
-                             self.epoch, self._skip_updates)  # type: ignore[attr-defined]
+        if restored:  # where a preempted run picks up, whole epoch or not: the operator's (and the tests') record
+            self.logger.info("Resuming epoch %d after update %d (%s checkpoint)",  # type: ignore[attr-defined]
+                             self.epoch, self._skip_updates,  # type: ignore[attr-defined]
+                             'mid-epoch' if self._skip_updates else 'epoch')
         return restored
 
     def done_before_interruption(self, idx: int) -> bool:

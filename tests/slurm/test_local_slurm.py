@@ -7,7 +7,9 @@ One grid (grids/mmd_weight_local.py: 2 XPs x 2 tasks, DDP over gloo through srun
 checks, because every XP costs ~40 s of interpreter and data start-up on 2 cores:
 - the table Dora prints shows the XPs pending/running, then done; checkpoints and history exist;
 - re-running the grid while they run submits nothing (same job ids);
-- XP 0 gets `scontrol requeue`d once its first epoch's checkpoint is written: it must resume from it;
+- XP 0 is interrupted three times, each right after it resumed from the last: `scontrol requeue`, a `kill -9` of
+  one task then `dora grid --retry`, and the time-limit signal (USR2, submitit requeues); each time it must resume
+  from its last update checkpoint and lose at most `checkpoint.every_updates` updates;
 - XP 1 must have the signature and metrics of `dora run -d --ddp_workers 2` on the same overrides;
 - both ranks of each XP hold the same parameters (`rank_param_spread` == 0, logged when world_size > 1).
 """
@@ -20,6 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from grids.mmd_weight_local import RECIPE, WEIGHTS
 
 from conftest import REPO_ROOT, datasource_overrides, run_dora
 
@@ -112,8 +116,9 @@ def resumed_after(log: Path, offset: int, what: str):
 
 
 def max_update_logged(log: str, epoch: int) -> int:
-    """Largest `k` of audiocraft's `Train | Epoch E | k/N` progress lines for `epoch` in a solver log."""
-    found = [int(k) for k in re.findall(rf'Train \| Epoch {epoch} \| (\d+)/\d+', ANSI.sub('', log))]
+    """Updates of `epoch` a solver log says are done: flashy prints `Train | Epoch E | k/N` once the step of
+    0-based index k has run (the line is delayed by one fetch to carry that step's metrics), so k + 1 are done."""
+    found = [int(k) + 1 for k in re.findall(rf'Train \| Epoch {epoch} \| (\d+)/\d+', ANSI.sub('', log))]
     return max(found, default=0)
 
 
@@ -151,6 +156,13 @@ def test_grid_on_local_slurm(music_dataset, tmp_path, record_property):
     ids[0] = job_id(xp0)
     kill_lost, kill_position = resumed_after(log0, len(at_resume), "the kill")
     assert 0 <= kill_lost <= 2, f"kill -9 lost {kill_lost} updates, checkpoint.every_updates=2"
+    # The time-limit path: SLURM sends USR2 (`--signal=USR2@90` in the sbatch script) before the limit; submitit's
+    # handler in rank 0 calls Dora's checkpoint hook and requeues the job itself (`scontrol requeue`).
+    at_signal = log0.read_text()
+    subprocess.run(['scancel', '--signal=USR2', ids[0]], check=True)
+    release(ids[0])
+    signal_lost, signal_position = resumed_after(log0, len(at_signal), "the time-limit signal")
+    assert 0 <= signal_lost <= 2, f"USR2 (time limit) lost {signal_lost} updates, checkpoint.every_updates=2"
 
     # Re-running the grid while the XPs are queued or running submits nothing new.
     assert ids[0] in squeue_ids(), "XP 0, just resubmitted, should be queued or running here"
@@ -167,7 +179,7 @@ def test_grid_on_local_slurm(music_dataset, tmp_path, record_property):
     for xp in xp_dirs:
         assert (xp / 'checkpoint.th').exists(), f"{xp.name}: no checkpoint"
         hist = history(xp)
-        assert len(hist) == 2, f"{xp.name}: {len(hist)} epochs in history.json, 2 asked for"
+        assert len(hist) == RECIPE['optim.epochs'], f"{xp.name}: {len(hist)} epochs in history.json"
         for epoch in hist:
             assert epoch['train']['rank_param_spread'] == 0.0, f"{xp.name}: the ranks' parameters differ"
         for rank in (0, 1):
@@ -176,7 +188,6 @@ def test_grid_on_local_slurm(music_dataset, tmp_path, record_property):
 
     # Parity: the same overrides through `dora run -d --ddp_workers 2` give the same XP and the same metrics.
     parity_dir = tmp_path / 'parity'
-    from grids.mmd_weight_local import RECIPE, WEIGHTS
     argv = [f'{key}={value}' for key, value in RECIPE.items()] + datasource_overrides(music_dataset)
     argv.append(f'losses.mmd={WEIGHTS[1]}')
     run_dora(['-d', '--ddp_workers', '2', *argv], parity_dir, timeout=240)
@@ -189,7 +200,8 @@ def test_grid_on_local_slurm(music_dataset, tmp_path, record_property):
 
     report = {'wall_s': round(wall, 1), 'requeue_after_s': round(requeue_time - start, 1), 'killed_pid': killed,
               'updates_lost_on_requeue': requeue_lost, 'updates_lost_on_kill': kill_lost,
-              'resumed_from_requeue': requeue_position, 'resumed_from_kill': kill_position,
+              'updates_lost_on_signal': signal_lost, 'resumed_from_requeue': requeue_position,
+              'resumed_from_kill': kill_position, 'resumed_from_signal': signal_position,
               'max_rel_diff': max(diffs.values()), 'diffs': diffs, 'first_table': first, 'table': done}
     (tmp_path / 'report.json').write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
