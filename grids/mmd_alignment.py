@@ -7,7 +7,7 @@ signatures) as the 0 and 1e3 points of `mmd_weight_sweep`. `grids/musicgen_mmd_3
 its language models on the first three, found by signature through `codec_argv`.
 
     dora grid mmd_alignment --dry_run --init      # list the XPs and their signatures, no SLURM needed
-    dora grid mmd_alignment                       # launch on SLURM (resources from the team file: 8 GPUs per XP by default)
+    dora grid mmd_alignment                       # launch on SLURM (resources: the team file, 8 GPUs per XP default)
     dora run -f SIG device=cpu                    # run one point locally (SIG from the table)
     dora run -d -f SIG                            # same, on all local GPUs
 """

@@ -15,10 +15,10 @@ from ._explorers import CompressionMMDExplorer
 
 WEIGHTS = [0, 1000]
 SPLITS = ('train', 'valid', 'evaluate', 'generate')
-# 3 epochs of 8 updates (4 MMD macro-batches each), one small valid/evaluate pass, a checkpoint every 2 updates.
+# 4 epochs of 8 updates (4 MMD macro-batches each), one small valid/evaluate pass, a checkpoint every 2 updates.
 RECIPE = {
     'solver': 'compression/encodec_mmd_debug', 'device': 'cpu',
-    'optim.epochs': 3, 'optim.updates_per_epoch': 8, 'mmd.num_batches': 2,
+    'optim.epochs': 4, 'optim.updates_per_epoch': 8, 'mmd.num_batches': 2,
     'evaluate.every': 100, 'generate.every': 100, 'dataset.valid.num_samples': 16,
     'checkpoint.every_updates': 2,
 }

@@ -5,7 +5,7 @@ squared inverse, linear and quadratic kernels at the chosen weight 1e3 times a p
 (the Gaussian point of the kernel axis is the 1e3 point of the sweep).
 
     dora grid mmd_weight_sweep --dry_run --init   # list the XPs and their signatures, no SLURM needed
-    dora grid mmd_weight_sweep                    # launch on SLURM (resources from the team file: 8 GPUs per XP by default)
+    dora grid mmd_weight_sweep                    # launch on SLURM (resources: the team file, 8 GPUs per XP default)
     dora run -f SIG device=cpu                    # run one point locally (SIG from the table)
     dora run -d -f SIG                            # same, on all local GPUs
 """

@@ -7,7 +7,7 @@ One grid (grids/mmd_weight_local.py: 2 XPs x 2 tasks, DDP over gloo through srun
 checks, because every XP costs ~40 s of interpreter and data start-up on 2 cores:
 - the table Dora prints shows the XPs pending/running, then done; checkpoints and history exist;
 - re-running the grid while they run submits nothing (same job ids);
-- XP 0 is interrupted three times, each right after it resumed from the last: `scontrol requeue`, a `kill -9` of
+- XP 0 is interrupted three times, each a few updates after it resumed from the last: `scontrol requeue`, a `kill -9` of
   one task then `dora grid --retry`, and the time-limit signal (USR2, submitit requeues); each time it must resume
   from its last update checkpoint and lose at most `checkpoint.every_updates` updates;
 - XP 1 must have the signature and metrics of `dora run -d --ddp_workers 2` on the same overrides;
@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+import typing as tp
 from pathlib import Path
 
 import pytest
@@ -105,14 +106,27 @@ def kill_task(job: str, local_id: int) -> int:
 
 def resumed_after(log: Path, offset: int, what: str):
     """Waits for the restarted run (log text after `offset`) to say where it resumed; returns (updates lost, (epoch,
-    update) resumed from). Lost: the furthest update the interrupted run logged in that epoch, minus the position."""
+    update) resumed from, offset of the line that says so). Lost: the furthest update the interrupted run logged in
+    that epoch, minus the position."""
     found = wait(lambda: re.search(r'Resuming epoch (\d+) after update (\d+)', log.read_text()[offset:]), 240,
                  f"XP 0 to resume after {what}", step=0.2)
     text = log.read_text()
     restart = text.index('Distributed init: 0/2', offset)  # the interrupted run's log ends where the new one starts
     interrupted = text[text.rfind('Distributed init: 0/2', 0, restart):restart]
     epoch, update = int(found.group(1)), int(found.group(2))
-    return max_update_logged(interrupted, epoch) - update, (epoch, update)
+    return max_update_logged(interrupted, epoch) - update, (epoch, update), offset + found.end()
+
+
+def progressed(log: Path, offset: int, position: tp.Tuple[int, int], updates: int = 3) -> str:
+    """Waits until the run that resumed at `position` (its log after `offset`) has done `updates` more updates (or
+    reached the next epoch), so that the next interruption falls between checkpoints; returns the log then."""
+    epoch, update = position
+
+    def done() -> bool:
+        text = log.read_text()[offset:]
+        return max_update_logged(text, epoch) >= update + updates or max_update_logged(text, epoch + 1) > 0
+    wait(done, 120, f"XP 0 to train {updates} updates past epoch {epoch}, update {update}", step=0.1)
+    return log.read_text()
 
 
 def max_update_logged(log: str, epoch: int) -> int:
@@ -136,8 +150,9 @@ def test_grid_on_local_slurm(music_dataset, tmp_path, record_property):
     ids = [job_id(xp) for xp in xp_dirs]
     assert set(ids) <= squeue_ids()
 
-    # XP 0: requeued while it trains epoch 1 (its update-2 checkpoint written), then one task killed (-9) right
-    # after it resumed; `dora grid --retry` resubmits the failed XP. Each time it must resume, not restart.
+    # XP 0: requeued while it trains epoch 1 (its update-2 checkpoint written), then one task killed (-9) a few
+    # updates after it resumed (`dora grid --retry` resubmits the failed XP), then the time-limit signal a few
+    # updates after that resume. Each time it must resume from its last checkpoint, not restart.
     xp0 = xp_dirs[0]
     log0 = xp0 / 'solver.log.0'
     wait(lambda: log0.exists() and max_update_logged(log0.read_text(), epoch=1) >= 3, 240, "XP 0's update 3",
@@ -146,22 +161,22 @@ def test_grid_on_local_slurm(music_dataset, tmp_path, record_property):
     subprocess.run(['scontrol', 'requeue', ids[0]], check=True)
     requeue_time = time.time()
     release(ids[0])  # slurm holds a requeued batch job ~2 min (BeginTime); an operator's `StartTime=now`
-    requeue_lost, requeue_position = resumed_after(log0, len(before), "the requeue")
+    requeue_lost, requeue_position, resumed_at = resumed_after(log0, len(before), "the requeue")
     assert 0 <= requeue_lost <= 2, f"requeue lost {requeue_lost} updates, checkpoint.every_updates=2"
-    at_resume = log0.read_text()
+    at_resume = progressed(log0, resumed_at, requeue_position)
     killed = kill_task(ids[0], local_id=1)
     wait(lambda: ids[0] not in squeue_ids(), 60, "XP 0's job to end after the kill")
     retry = dora_grid(env, '--retry')
     assert 'Scheduled job' in retry, f"`dora grid --retry` did not resubmit the killed XP:\n{retry[-2000:]}"
     ids[0] = job_id(xp0)
-    kill_lost, kill_position = resumed_after(log0, len(at_resume), "the kill")
+    kill_lost, kill_position, resumed_at = resumed_after(log0, len(at_resume), "the kill")
     assert 0 <= kill_lost <= 2, f"kill -9 lost {kill_lost} updates, checkpoint.every_updates=2"
     # The time-limit path: SLURM sends USR2 (`--signal=USR2@90` in the sbatch script) before the limit; submitit's
     # handler in rank 0 calls Dora's checkpoint hook and requeues the job itself (`scontrol requeue`).
-    at_signal = log0.read_text()
+    at_signal = progressed(log0, resumed_at, kill_position)
     subprocess.run(['scancel', '--signal=USR2', ids[0]], check=True)
     release(ids[0])
-    signal_lost, signal_position = resumed_after(log0, len(at_signal), "the time-limit signal")
+    signal_lost, signal_position, _ = resumed_after(log0, len(at_signal), "the time-limit signal")
     assert 0 <= signal_lost <= 2, f"USR2 (time limit) lost {signal_lost} updates, checkpoint.every_updates=2"
 
     # Re-running the grid while the XPs are queued or running submits nothing new.
