@@ -102,3 +102,23 @@ def test_real_solver_steps_over_the_mmd_of_resumed_updates(music_dataset, tmp_pa
     assert len(mmd_calls) == 1, f"{len(mmd_calls)} MMD macro-batches computed, 1 expected (updates 3-4)"
     assert len(steps) == 2, f"{len(steps)} optimizer steps, 2 expected (updates 3 and 4)"
     assert solver._skip_updates == 0 and solver._progress is None
+
+
+def test_a_save_killed_midway_leaves_the_last_checkpoint_whole(tmp_path, monkeypatch):
+    """A preemption can land inside a mid-epoch save: audiocraft's save_checkpoint (what `save_checkpoints` calls)
+    writes to a temporary file renamed over the checkpoint, so a write that dies halfway leaves the previous one."""
+    import torch
+    from audiocraft.utils import checkpoint
+    path = tmp_path / 'checkpoint.th'
+    checkpoint.save_checkpoint({'update': 2, 'weights': torch.ones(1000)}, path)
+    real_save = torch.save
+
+    def dies_halfway(obj, f, *args, **kwargs):
+        f.write(b'\x80\x02half a pickle')
+        raise KeyboardInterrupt("SIGTERM/SIGKILL during the write")
+    monkeypatch.setattr(torch, 'save', dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_checkpoint({'update': 4, 'weights': torch.zeros(1000)}, path)
+    monkeypatch.setattr(torch, 'save', real_save)
+    state = torch.load(path, weights_only=True)
+    assert state['update'] == 2 and bool((state['weights'] == 1).all())
