@@ -1,15 +1,17 @@
-"""Training-step time of CompressionMMDSolver with the MMD loss off, exact and bank (same model, same data).
+"""Training-step time of CompressionMMDSolver with the MMD loss off and on, per estimator (same model, same data).
 
 Usage: python benchmarks/bench_step.py [--paper-batch 1] [--paper-num-batches 32] [--repeats 1]
                                        [--debug-repeats 3] [--threads 2] [--profile] [--configs paper debug]
-                                       [--estimators exact bank] [--device cpu] [--json PATH]
-                                       [--override mmd.block_size=4096 ...]
+                                       [--estimators exact bank closed_form features] [--device cpu]
+                                       [--json PATH] [--override mmd.block_size=4096 ...]
 (~15 min on 2 idle CPU cores with the defaults, nearly all of it the paper model's 3 x 32 timed steps;
 longer when other processes share the cores.)
 
 Estimators: `exact` (Algorithm 1: re-encode of the macro-batch + separate backward every num_batches
 steps) and `bank` (`mmd.estimator=bank`: each step's own forward streams against the previous
-num_batches - 1 batches, gradient joined to audiocraft's backward). Off and the estimators run in a
+num_batches - 1 batches, gradient joined to audiocraft's backward); `closed_form` and `features` (issue #29:
+the exact path with the solver's loss rebuilt with `mmd.marginals=closed_form` / `features`, the config's other
+loss keys kept, switched per macro-batch like the estimator). Off and the estimators run in a
 rotating order, one macro-batch each, per repeat. With `--device cuda`, times are synchronized wall
 times and each mode's peak GPU memory (`torch.cuda.max_memory_allocated`) is reported.
 
@@ -36,6 +38,7 @@ Configurations: (a) the paper's model, solver=compression/encodec_mmd_32khz (SEA
 `--profile` prints a torch.profiler (CPU) top-10 of one MMD-carrying step of the paper model.
 """
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -49,9 +52,14 @@ import torch
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 sys.path.insert(0, ROOT)
+from audiocraft_mmd.losses import MMDLoss  # noqa: E402
+from audiocraft_mmd.losses.mmd_config import MMDLossConfig  # noqa: E402
 from audiocraft_mmd.train import build_solver_in_process, main as train_main  # noqa: E402
 
 TARGET = {'exact': 1.25, 'bank': 1.03}
+ESTIMATORS = ('exact', 'bank', 'closed_form', 'features')
+MARGINALS = ('closed_form', 'features')  # the exact path (macro_batch_mmd) with another loss
+MACRO_BATCH = ('exact', *MARGINALS)
 MMD_WEIGHT = 1000.  # the paper's weight; the step cost does not depend on its value, only on it being > 0
 
 
@@ -116,6 +124,23 @@ def train_step(solver, idx: int, batch: torch.Tensor) -> None:
         solver.ema.step()
 
 
+def bench_losses(solver, estimators: tp.Sequence[str]) -> tp.Dict[str, MMDLoss]:
+    """The solver's loss for off / exact / bank, and one per `MARGINALS` estimator asked for, from its config."""
+    config = MMDLossConfig.parse(solver.cfg.mmd)
+    losses = {mode: solver.mmd_loss for mode in ('off', 'exact', 'bank')}
+    for mode in MARGINALS:
+        if mode in estimators:
+            losses[mode] = MMDLoss.from_config(dataclasses.replace(config, marginals=mode)).to(solver.device)
+    return losses
+
+
+def use_estimator(solver, mode: str) -> None:
+    """MMD `off` (weight 0) or on with estimator `mode`; the bank keeps the loss it was built with."""
+    solver.mmd_weight = 0. if mode == 'off' else MMD_WEIGHT
+    solver.mmd_estimator = 'bank' if mode == 'bank' else 'exact'
+    solver.mmd_loss = solver.bench_losses[mode]
+
+
 def _sync(solver) -> None:
     if str(solver.device).startswith('cuda'):
         torch.cuda.synchronize()
@@ -124,8 +149,7 @@ def _sync(solver) -> None:
 def run_macro_batch(solver, batches, mode: str, marks: MMDMarks) -> dict:
     """Train steps over `batches` (one macro-batch) with the MMD `off` or on with estimator `mode`:
     wall and CPU seconds (and peak GPU memory on CUDA)."""
-    solver.mmd_weight = 0. if mode == 'off' else MMD_WEIGHT
-    solver.mmd_estimator = 'exact' if mode == 'off' else mode
+    use_estimator(solver, mode)
     cuda = str(solver.device).startswith('cuda')
     marks.reset()
     out: dict = {}
@@ -144,7 +168,7 @@ def run_macro_batch(solver, batches, mode: str, marks: MMDMarks) -> dict:
         out['cpu'] = time.process_time() - start_cpu
         out['peak_gib'] = torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else None
     in_train_stage(solver, steps)
-    if mode == 'exact':
+    if mode in MACRO_BATCH:
         out['fwd'], out['bwd'] = marks.split()
     return out
 
@@ -152,12 +176,15 @@ def run_macro_batch(solver, batches, mode: str, marks: MMDMarks) -> dict:
 def warm_up(solver, batches, marks: MMDMarks, estimators: tp.Sequence[str]) -> None:
     """Untimed: two steps (the first training forward runs the codebooks' k-means init; Adam's state,
     allocator and oneDNN caches fill), then the MMD path (re-encode, loss, backward) once on two batches
-    and two bank steps. A full warm-up macro-batch would cost num_batches steps for the same shapes."""
+    (once per estimator that takes that path) and two bank steps. A full warm-up macro-batch would cost
+    num_batches steps for the same shapes."""
     run_macro_batch(solver, batches[:2], 'off', marks)
-    if 'exact' in estimators:
-        solver.model.train(True)
-        (MMD_WEIGHT * solver.macro_batch_mmd(batches[:2], with_grad=True)).backward()
-        solver.optimizer.zero_grad()
+    for mode in MACRO_BATCH:
+        if mode in estimators:
+            use_estimator(solver, mode)
+            solver.model.train(True)
+            (MMD_WEIGHT * solver.macro_batch_mmd(batches[:2], with_grad=True)).backward()
+            solver.optimizer.zero_grad()
     if 'bank' in estimators:
         run_macro_batch(solver, batches[:2], 'bank', marks)
 
@@ -186,9 +213,10 @@ def measure(name: str, solver, batches, marks: MMDMarks, repeats: int, estimator
             'ratio': statistics.median(p[key]['wall'] / p['off']['wall'] for p in rounds),
             'ratio_cpu': statistics.median(p[key]['cpu'] / p['off']['cpu'] for p in rounds),
         }
-    if 'exact' in estimators:
-        out['exact']['fwd'] = statistics.mean(p['exact']['fwd'] for p in rounds)
-        out['exact']['bwd'] = statistics.mean(p['exact']['bwd'] for p in rounds)
+    for key in MACRO_BATCH:
+        if key in estimators:
+            out[key]['fwd'] = statistics.mean(p[key]['fwd'] for p in rounds)
+            out[key]['bwd'] = statistics.mean(p[key]['bwd'] for p in rounds)
     return out
 
 
@@ -196,7 +224,7 @@ def print_profile(solver, batches, marks: MMDMarks) -> None:
     """torch.profiler top-10 of the step that completes a macro-batch. The buffer is pre-filled with
     the other num_batches - 1 batches, the state run_step has reached at that step, so the profile
     costs one step rather than a whole macro-batch."""
-    solver.mmd_weight, solver.mmd_estimator = MMD_WEIGHT, 'exact'
+    use_estimator(solver, 'exact')
     marks.reset()
     activities = [torch.profiler.ProfilerActivity.CPU]
 
@@ -218,6 +246,7 @@ def run_config(label: str, config: str, args, batch: int, num_batches: int, repe
     overrides = [f'dataset.batch_size={batch}', f'mmd.num_batches={num_batches}',
                  f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}', *bank, *args.override]
     solver = build_solver(config, args.data, overrides, device=args.device)
+    solver.bench_losses = bench_losses(solver, args.estimators)
     batches = [b.to(solver.device) for b in load_batches(solver, num_batches)]
     print(f"{label} ({config}): batch {batch}, num_batches {num_batches}, repeats {repeats}", flush=True)
     marks = MMDMarks(solver)
@@ -234,11 +263,11 @@ def print_table(results: tp.List[dict]) -> None:
           "| mmd_part_s | mmd_share | peak_GiB off / on |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        for key in ('exact', 'bank'):
+        for key in ESTIMATORS:
             if key not in r:
                 continue
             e = r[key]
-            part = e['fwd'] + e['bwd'] if key == 'exact' else None
+            part = e['fwd'] + e['bwd'] if key in MACRO_BATCH else None
             share = f"{part / r['num_batches'] / r['median_off']:.3f}" if part is not None else '-'
             peak = r['peak_gib']
             memory = f"{peak['off']:.2f} / {peak[key]:.2f}" if peak['off'] is not None else '-'
@@ -248,9 +277,10 @@ def print_table(results: tp.List[dict]) -> None:
     print(f"\ntargets for encodec_mmd_32khz at num_batches 32: {TARGET}")
     print("step_*_s: mean wall seconds per training step over whole macro-batches (mmd off, weight 0 / on, "
           f"weight {MMD_WEIGHT:g}); ratio / ratio_cpu: median over rounds of on / off wall / process CPU time "
-          "(CPU time: prefer with --threads 1 on a shared machine); mmd_part_s (exact): re-encode + MMD + its "
-          "backward in the macro-batch's last step; mmd_share: mmd_part_s / num_batches / (median step time "
-          "with MMD off), the exact ratio's expected excess over 1, less sensitive to load bursts.")
+          "(CPU time: prefer with --threads 1 on a shared machine); mmd_part_s (exact, closed_form, "
+          "features): re-encode + MMD + its backward in the macro-batch's last step; mmd_share: mmd_part_s / "
+          "num_batches / (median step time with MMD off), the ratio's expected excess over 1, less sensitive to "
+          "load bursts.")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
 
 
@@ -267,7 +297,7 @@ def main() -> None:
     parser.add_argument('--debug-repeats', type=int, default=3)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--profile', action='store_true')
-    parser.add_argument('--estimators', nargs='+', choices=['exact', 'bank'], default=['exact', 'bank'])
+    parser.add_argument('--estimators', nargs='+', choices=ESTIMATORS, default=['exact', 'bank'])
     parser.add_argument('--device', default='cpu', help="cpu or cuda")
     parser.add_argument('--override', nargs='*', default=[],
                         help="extra hydra overrides for both configs, e.g. mmd.block_size=4096")

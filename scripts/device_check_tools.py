@@ -1,7 +1,7 @@
 """Helpers of scripts/device_check.sh: environment facts, matmul peak, dora run summary, the final JSON,
 and (for the CPU dry run) a virtual environment holding only what the GPU machine's image holds.
 
-Usage (from device_check.sh): python scripts/device_check_tools.py {env,dora,report,emulate} ...
+Usage (from device_check.sh): python scripts/device_check_tools.py {env,peak,dora,report,emulate} ...
 """
 import glob
 import json
@@ -40,6 +40,13 @@ def env(out: str) -> None:
     print(json.dumps(facts))
 
 
+def peak(env_json: str) -> None:
+    """Prints the TF32 matmul peak that `env` measured, or nothing (CPU, or the env stage failed)."""
+    value = (_load(env_json) or {}).get('matmul_tf32_tflops')
+    if value:
+        print(value)
+
+
 def dora(xps: str, out: str) -> None:
     """Summary of the (timed-out) dora run: epochs done and the last epoch's train/valid metrics."""
     summary: tp.Dict[str, tp.Any] = {'history': None}
@@ -71,7 +78,7 @@ def report(work: str, out: str) -> None:
         tail = open(log, errors='replace').read()[-3000:] if os.path.exists(log) else ''
         stages[name] = {'rc': int(rc), 'seconds': float(seconds), 'ok': rc == '0', 'log_tail': tail}
     result = {'date_utc': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'stages': stages}
-    for key in ('env', 'bench_step', 'dora_train'):
+    for key in ('env', 'bench_estimators', 'bench_step', 'dora_train'):
         result[key] = _load(os.path.join(work, f'{key}.json'))
     if 'dora_train' in stages:  # stopped by its timeout on purpose: fine once at least one epoch ended
         train = stages['dora_train']
@@ -153,5 +160,5 @@ def emulate(venv_python: str, target: str) -> None:
 
 if __name__ == '__main__':
     command, args = sys.argv[1], sys.argv[2:]
-    {'env': env, 'dora': dora, 'report': report, 'emulate': emulate, 'to_flac': to_flac,
+    {'env': env, 'peak': peak, 'dora': dora, 'report': report, 'emulate': emulate, 'to_flac': to_flac,
      'relocate': relocate}[command](*args)
