@@ -97,3 +97,15 @@ def test_this_environment_equals_the_lock():
     # make test runs on the environment make install synced: it must be the lock, with every extension loading.
     report = doctor.check(doctor.LOCK_PATH.read_text(), doctor.installed_versions(), strict=False)
     assert report.ok, report.lines
+
+
+def test_stand_ins_are_not_probed(capsys, monkeypatch):
+    """On the GPU check machine xformers and av are import-only stand-ins (scripts/device_stubs): `--without`
+    leaves them out of the probes instead of failing the stage on them; any other probe still runs."""
+    ran = []
+    monkeypatch.setattr(doctor, 'PROBES', {name: (lambda name=name: ran.append(name) or f'{name} ok')
+                                           for name in ('torch', 'xformers', 'av')})
+    monkeypatch.setattr(doctor, 'installed_versions', lambda: {})
+    assert doctor.main(['--installed-only', '--without', 'xformers', 'av', 'spacy']) == 0
+    assert ran == ['torch']
+    assert 'not probed (stand-ins on this machine): av, xformers' in capsys.readouterr().out
