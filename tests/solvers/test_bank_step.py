@@ -68,16 +68,23 @@ def test_bank_gradient_joins_audiocrafts_backward_once(make_solver):
     model.load_state_dict(initial)  # undo the codebooks' init and EMA update of that forward
     base = _step_grads(reference, batch)
     assert set(ours) == set(base)
+    worst_tolerance = 0.
     for name, grad in ours.items():
         delta = grad - base[name]
         scale = base[name].abs().max().item() + 1e-12
         if name.startswith('encoder.'):
             target = expected[name[len('encoder.'):]]
-            # float32 round-off of two differently ordered sums: relative to the largest entry, not each entry
-            tolerance = 1e-3 * target.abs().max().item() + 1e-5 * scale
+            # float32 round-off of two differently ordered sums: relative to the largest entry, not each entry. A
+            # bias gradient sums ~B x T ~ 10^4 terms: with eps = 1.2e-7 the round-off of each of the two gradients
+            # is up to ~eps sqrt(N) ~ 1e-5 of their scale, and the thread count (other tests, machine load) changes
+            # the summation order; 1e-4 x scale leaves a margin (1e-5 failed once, by 25%, in a full loaded run).
+            tolerance = 1e-3 * target.abs().max().item() + 1e-4 * scale
+            worst_tolerance = max(worst_tolerance, tolerance / max(target.abs().max().item(), 1e-30))
             assert (delta - target).abs().max().item() <= tolerance, name
         else:
             assert delta.abs().max().item() <= 1e-5 * scale, f"MMD gradient leaked into {name}"
+    # The margin must stay below the MMD gradient itself, or a missing MMD term would pass (0.26 measured).
+    assert worst_tolerance < 0.5, f"tolerance up to {worst_tolerance:.2f} x the MMD gradient: the test is blind"
     assert sum(expected[k].abs().sum().item() for k in expected) > 0
 
 
