@@ -68,7 +68,7 @@ def test_bank_gradient_joins_audiocrafts_backward_once(make_solver):
     model.load_state_dict(initial)  # undo the codebooks' init and EMA update of that forward
     base = _step_grads(reference, batch)
     assert set(ours) == set(base)
-    worst_tolerance = 0.
+    sensitivity = 0.  # largest (MMD gradient / margin) over the encoder's parameters
     for name, grad in ours.items():
         delta = grad - base[name]
         scale = base[name].abs().max().item() + 1e-12
@@ -79,12 +79,12 @@ def test_bank_gradient_joins_audiocrafts_backward_once(make_solver):
             # is up to ~eps sqrt(N) ~ 1e-5 of their scale, and the thread count (other tests, machine load) changes
             # the summation order; 1e-4 x scale leaves a margin (1e-5 failed once, by 25%, in a full loaded run).
             tolerance = 1e-3 * target.abs().max().item() + 1e-4 * scale
-            worst_tolerance = max(worst_tolerance, tolerance / max(target.abs().max().item(), 1e-30))
+            sensitivity = max(sensitivity, target.abs().max().item() / tolerance)
             assert (delta - target).abs().max().item() <= tolerance, name
         else:
             assert delta.abs().max().item() <= 1e-5 * scale, f"MMD gradient leaked into {name}"
-    # The margin must stay below the MMD gradient itself, or a missing MMD term would pass (0.26 measured).
-    assert worst_tolerance < 0.5, f"tolerance up to {worst_tolerance:.2f} x the MMD gradient: the test is blind"
+    # Somewhere the MMD gradient must stand well above the margin, or a missing MMD term would pass everywhere.
+    assert sensitivity > 2, f"the MMD gradient is at most {sensitivity:.2f} x the margin: the test is blind"
     assert sum(expected[k].abs().sum().item() for k in expected) > 0
 
 
