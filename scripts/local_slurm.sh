@@ -4,18 +4,23 @@
 #
 #   bash scripts/local_slurm.sh start    # install the packages if missing, write the config, start munged/slurm
 #   bash scripts/local_slurm.sh status   # exit 0 when the node is up (sinfo), 1 otherwise
-#   bash scripts/local_slurm.sh stop     # cancel jobs, stop the daemons (the state folder stays)
+#   bash scripts/local_slurm.sh stop     # cancel jobs, stop the daemons, unlink /etc/slurm (the state folder stays)
+#   bash scripts/local_slurm.sh config   # only write the config and link it (what start does before the daemons)
 #
 # Works as root in a container without systemd or cgroups: proctrack/linuxproc, task/none, no accounting.
 # The node declares count-only `gpu` GRES (no device files, nothing is bound) so that Dora's layout of one
 # task per GPU (`--gres=gpu:N --ntasks-per-node=N`) gives N CPU tasks: XPs run with device=cpu.
 # State, logs and the config live in LOCAL_SLURM_DIR (default <repo>/.local_slurm, git-ignored);
-# /etc/slurm/slurm.conf is a link to that config so that sbatch/srun/squeue find it without SLURM_CONF.
+# /etc/slurm/slurm.conf is a link to that config so that sbatch/srun/squeue find it without SLURM_CONF; a link
+# that another checkout's run of this script left behind (its cluster stopped, its folder maybe deleted) is
+# replaced, one to a running cluster or a real SLURM install's file is refused, and stop removes our links.
 # start and stop are idempotent; start fails with one message (and the log's tail) when the node is not up.
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 DIR="${LOCAL_SLURM_DIR:-$REPO/.local_slurm}"
 CONF="$DIR/slurm.conf"
+ETC="${LOCAL_SLURM_ETC:-/etc/slurm}"  # where sbatch/srun look (a test points it elsewhere)
+HEADER="# Written by scripts/local_slurm.sh"
 HOST="$(hostname -s)"
 NODE_GPUS="${LOCAL_SLURM_GPUS:-2}"   # task slots per XP (1-5); the team file local_slurm.yaml asks for 2
 PARTITION=cpu
@@ -38,7 +43,7 @@ write_config() {
     cpus="$(nproc)"
     mem="$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)"
     cat >"$CONF.new" <<EOF
-# Written by scripts/local_slurm.sh: a one-node cluster, controller and compute node on $HOST.
+$HEADER: a one-node cluster, controller and compute node on $HOST.
 ClusterName=local
 SlurmctldHost=$HOST(127.0.0.1)
 SlurmUser=root
@@ -78,12 +83,38 @@ EOF
 NodeName=$HOST Name=gpu File=$files
 EOF
     mv "$CONF.new" "$CONF"
-    # slurmd reads gres.conf beside slurm.conf
-    ln -sfn "$DIR/gres.conf" /etc/slurm/gres.conf
-    if [ -e /etc/slurm/slurm.conf ] && [ "$(readlink -f /etc/slurm/slurm.conf)" != "$(readlink -f "$CONF")" ]; then
-        die "/etc/slurm/slurm.conf exists and is not ours: a real SLURM install? (not touching it)"
+    claim_etc
+    ln -sfn "$CONF" "$ETC/slurm.conf"
+    ln -sfn "$DIR/gres.conf" "$ETC/gres.conf"  # slurmd reads gres.conf beside slurm.conf
+}
+
+# Refuse $ETC/slurm.conf unless it is absent, ours, or a link this script wrote for a cluster that is not running.
+claim_etc() {
+    local link="$ETC/slurm.conf" target other
+    mkdir -p "$ETC"
+    [ -e "$link" ] || [ -L "$link" ] || return 0
+    target="$(readlink -f "$link" || readlink "$link")"  # -f fails when the whole folder is gone
+    [ "$target" = "$(readlink -f "$CONF")" ] && return 0
+    [ -L "$link" ] || die "$link exists and is not ours: a real SLURM install? (not touching it)"
+    if [ -e "$target" ] && [ "$(head -c ${#HEADER} "$target")" != "$HEADER" ]; then
+        die "$link links to $target, which scripts/local_slurm.sh did not write: a real SLURM install? (not touching it)"
     fi
-    ln -sfn "$CONF" /etc/slurm/slurm.conf
+    other="$(dirname "$target")"
+    if running "$other/slurmctld.pid"; then
+        die "$link belongs to the running local cluster of $other: stop it first" \
+            "(LOCAL_SLURM_DIR=$other bash scripts/local_slurm.sh stop, from its checkout)"
+    fi
+    echo "local_slurm: replacing $link, left by the stopped cluster of $other"
+}
+
+# Remove the links of $ETC that point into our folder (nothing else).
+unlink_etc() {
+    local name
+    for name in slurm.conf gres.conf; do
+        if [ -L "$ETC/$name" ] && [ "$(readlink -f "$ETC/$name")" = "$(readlink -f "$DIR/$name")" ]; then
+            rm -f "$ETC/$name"
+        fi
+    done
 }
 
 running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
@@ -113,7 +144,7 @@ start_munge() {
 }
 
 start() {
-    mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log" /etc/slurm
+    mkdir -p "$DIR/state" "$DIR/spool" "$DIR/log"
     install_packages
     if running "$DIR/slurmctld.pid" && running "$DIR/slurmd.pid" && node_up; then
         echo "local_slurm: already running (partition $PARTITION on $HOST)"; return
@@ -144,6 +175,7 @@ stop() {
             kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
         fi
     done
+    unlink_etc
     echo "local_slurm: stopped"
 }
 
@@ -158,5 +190,6 @@ case "${1:-}" in
     start) start ;;
     stop) stop ;;
     status) status ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    config) mkdir -p "$DIR/log"; write_config; echo "local_slurm: config written, $ETC/slurm.conf -> $CONF" ;;
+    *) echo "usage: $0 start|stop|status|config" >&2; exit 2 ;;
 esac
