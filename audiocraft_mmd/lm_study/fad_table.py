@@ -27,6 +27,7 @@ import torch
 
 from ..environment import DATASET_EGS, SIG_PREFIX, repo_relative
 from ..metrics.fad_infinity import fad_infinity
+from ..metrics.spectral_flatness import median_flatness
 
 logger = logging.getLogger('audiocraft_mmd.lm_study.fad_table')
 HOP_SECONDS = 1.0
@@ -81,10 +82,14 @@ def reconstruct(codec, waves: tp.Sequence[torch.Tensor], chunk_seconds: float = 
     return out
 
 
-def row(name: str, kind: str, reference: torch.Tensor, test: torch.Tensor, seed: int = 0) -> dict:
+def row(name: str, kind: str, reference: torch.Tensor, test: torch.Tensor, audio: tp.Sequence[torch.Tensor],
+        seed: int = 0) -> dict:
+    """FAD-infinity of embeddings `test` against `reference`, and the spectral flatness of the set's `audio`."""
     r = fad_infinity(reference, test, num_bootstrap=20, seed=seed)
-    logger.info("%-45s FAD-inf %.2f ± %.2f (FAD %.2f, %d patches)", name, r.fad_inf, r.se, r.fad_full, r.count)
-    return {'set': name, 'kind': kind, **r.as_dict()}
+    flat = median_flatness(audio)
+    logger.info("%-45s FAD-inf %.2f ± %.2f (FAD %.2f, %d patches), flatness %.4f", name, r.fad_inf, r.se,
+                r.fad_full, r.count, flat)
+    return {'set': name, 'kind': kind, **r.as_dict(), 'flatness': flat}
 
 
 @torch.no_grad()
@@ -96,12 +101,12 @@ def packaged_rows(name: str, clips: int, seconds: float, reference: torch.Tensor
     model = MusicGenMMD.get_pretrained(name, device='cpu')
     rec = reconstruct(model.compression_model.eval(), waves)
     rows = [row(f'packaged {name}: reconstructions of the held-out pieces', 'codec', reference,
-                torch.cat([emb.model(w, model.sample_rate, name='rec').embeddings for w in rec]))]
+                torch.cat([emb.model(w, model.sample_rate, name='rec').embeddings for w in rec]), rec)]
     model.set_generation_params(duration=seconds)
     torch.manual_seed(seed)
     audio = torch.cat([model.generate_unconditional(min(16, clips - i)) for i in range(0, clips, 16)])
     rows.append(row(f'packaged {name}: unconditional generations ({clips} x {seconds:g} s)', 'generation',
-                    reference, emb.clips(audio, model.sample_rate)))
+                    reference, emb.clips(audio, model.sample_rate), audio))
     return rows
 
 
@@ -112,6 +117,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--codecs', nargs='*', default=['baseline', 'mmd', 'mmd_parallel', 'mmd_conditional'])
     p.add_argument('--packaged', nargs='*', default=[], help="packaged models to add rows for (e.g. cpu-small)")
+    p.add_argument('--patterns', nargs='+', default=['delay', 'flatten'], choices=['delay', 'flatten'])
     p.add_argument('--clips', type=int, default=64)
     p.add_argument('--clip-seconds', type=float, default=10.)
     p.add_argument('--reference', type=Path, default=DATASET_EGS / 'reference')
@@ -132,12 +138,14 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     sr = 32000
     waves = heldout_waves(sr)
     rows.append(row('real held-out pieces (valid + evaluate)', 'real', reference,
-                    torch.cat([emb.model(w, sr, name='heldout').embeddings for w in waves])))
+                    torch.cat([emb.model(w, sr, name='heldout').embeddings for w in waves]), waves))
+    crops = audio_crops(DATASET_EGS / 'train', args.clips, args.clip_seconds, sr)
     rows.append(row(f'real train crops ({args.clips} x {args.clip_seconds:g} s)', 'real', reference,
-                    emb.clips(audio_crops(DATASET_EGS / 'train', args.clips, args.clip_seconds, sr), sr)))
+                    emb.clips(crops, sr), crops))
     for kind in ('white', 'pink'):
+        clips = noise(kind, args.clips, args.clip_seconds, sr)
         rows.append(row(f'{kind} noise ({args.clips} x {args.clip_seconds:g} s)', 'noise', reference,
-                        emb.clips(noise(kind, args.clips, args.clip_seconds, sr), sr)))
+                        emb.clips(clips, sr), clips))
     config = LMConfig()
     for seed in args.seeds:
         for codec_name in args.codecs:
@@ -146,8 +154,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             codec = load_compression_model(SIG_PREFIX + runs[codec_name, seed]['sig']).eval()
             rec = reconstruct(codec, waves)
             rows.append(row(f'{codec_name} seed {seed}: reconstructions of the held-out pieces', 'codec', reference,
-                            torch.cat([emb.model(w, sr, name='rec').embeddings for w in rec])))
-            for pattern in ('delay', 'flatten'):
+                            torch.cat([emb.model(w, sr, name='rec').embeddings for w in rec]), rec))
+            for pattern in args.patterns:
                 weights = args.study / 'runs' / f'{codec_name}_{pattern}_seed{seed}.pt'
                 if not weights.exists():
                     continue
@@ -159,10 +167,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                 with torch.no_grad():
                     audio = torch.cat([codec.decode(codes[i:i + 16]) for i in range(0, len(codes), 16)])
                 r = row(f'{codec_name} seed {seed}: {pattern} LM generations', 'generation', reference,
-                        emb.clips(audio, codec.sample_rate))
+                        emb.clips(audio, codec.sample_rate), audio)
                 rows.append(r)
                 weights.with_name(weights.stem + '_fad.json').write_text(json.dumps(
-                    {'metrics': {'fad_inf': r['fad_inf'], 'fad_inf_se': r['fad_inf_se'], 'fad_full': r['fad_full']}}))
+                    {'metrics': {k: r[k] for k in ('fad_inf', 'fad_inf_se', 'fad_full', 'flatness')}}))
     for name in args.packaged:
         rows += packaged_rows(name, args.clips, args.clip_seconds, reference, waves, emb)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -170,9 +178,11 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                                     'reference_patches': len(reference), 'rows': rows}, indent=1) + '\n')
     lines = ['# FAD validation (musicnn, FAD-infinity ± bootstrap SE)', '',
              f'Reference: the `reference` split ({len(reference)} patches of 3 s every {HOP_SECONDS:g} s).', '',
-             '| set | kind | FAD-inf | SE | plain FAD | patches |', '|---|---|---|---|---|---|']
+             'Flatness: median spectral flatness of the set\'s STFT frames (`metrics.spectral_flatness`; white '
+             'noise ~0.56, music far lower), an embedding-free check of noise-likeness.', '',
+             '| set | kind | FAD-inf | SE | plain FAD | patches | flatness |', '|---|---|---|---|---|---|---|']
     lines += [f"| {r['set']} | {r['kind']} | {r['fad_inf']:.2f} | {r['fad_inf_se']:.2f} | {r['fad_full']:.2f} | "
-              f"{int(r['fad_patches'])} |" for r in rows]
+              f"{int(r['fad_patches'])} | {r['flatness']:.4f} |" for r in rows]
     args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
     return 0
 

@@ -78,7 +78,12 @@ def markdown(summary: dict, claims: tp.Sequence[dict], config: dict, seeds, code
                      f"{_cell(summary, f'{c}:flatten', 'ce_per_frame')} | "
                      f"{_cell(summary, f'{c}:pair', 'gap_nats_per_frame')} | {per_q} | "
                      f"{_cell(summary, f'{c}:codec', 'tc_cond_delay')} | {_cell(summary, f'{c}:codec', 'live', 0)} |")
+    trained = [r for r in records if 'history' in r]
+    early = sum(bool(r['history']['stopped_early']) for r in trained)
     lines += ['', '## Convergence (valid CE over the last 20% of evaluations)', '',
+              f"{early} of {len(trained)} LMs stopped early (no new best valid CE in {config['patience']} "
+              f"evaluations, i.e. {config['patience'] * config['eval_every']} updates); the others hit the "
+              f"{config['max_updates']}-update cap.", '',
               '| LM | seed | best update | stopped early | last-20% range | last-20% change | total drop | s |',
               '|---|---|---|---|---|---|---|---|']
     for r in sorted((r for r in records if 'history' in r), key=lambda r: (r['group'], r['label'], r['seed'])):
