@@ -32,8 +32,12 @@ class LMConfig:
     # a cap, not the schedule: early stopping ends training; at 2000, 8 of 12 LMs still improved at the cap
     max_updates: int = 5000
     eval_every: int = 50
-    patience: int = 5  # evaluations without a new best valid CE before stopping
+    patience: int = 5  # evaluations without a new best valid CE before a learning-rate drop, or stopping
     warmup: int = 50
+    # At a constant lr the valid CE of the plateau wanders by ~0.1 nats/frame (SGD noise), as much as the gap
+    # measured: at each plateau, go back to the best state and divide the lr by `lr_drop_factor`, `lr_drops` times.
+    lr_drops: int = 2
+    lr_drop_factor: float = 10.
 
     def scaled(self, factor: int) -> 'LMConfig':
         """The device version: `factor` x the width-squared (dim x sqrt) and the updates."""
@@ -108,8 +112,9 @@ def train_lm(pattern: str, train: tp.Sequence[torch.Tensor], valid: torch.Tensor
     lm = build_lm(pattern, train[0].shape[0], card, config).to(device)
     valid = valid.to(device)
     opt = torch.optim.AdamW(lm.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda u: min(1., (u + 1) / config.warmup))
-    history: tp.Dict[str, tp.Any] = {'updates': [], 'valid_ce': [], 'train_ce': []}
+    lr_scale = [1.]
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda u: lr_scale[0] * min(1., (u + 1) / config.warmup))
+    history: tp.Dict[str, tp.Any] = {'updates': [], 'valid_ce': [], 'train_ce': [], 'lr_drops_at': []}
     best, best_state, since_best, begin, running = math.inf, None, 0, time.time(), []
     for update in range(1, config.max_updates + 1):
         batch = random_crops(train, config.batch_size, config.frames, rng).to(device)
@@ -128,14 +133,23 @@ def train_lm(pattern: str, train: tp.Sequence[torch.Tensor], valid: torch.Tensor
         history['train_ce'].append(sum(running) / len(running) * train[0].shape[0])
         running = []
         if ce < best - 1e-4:
-            best, best_state, since_best = ce, copy.deepcopy(lm.state_dict()), 0
+            best, since_best = ce, 0
+            best_state = copy.deepcopy((lm.state_dict(), opt.state_dict()))
         else:
             since_best += 1
         if log:
             log(f"{pattern} seed {seed} update {update}: valid CE {ce:.4f} nats/frame (best {best:.4f})")
         if since_best >= config.patience:
-            break
-    lm.load_state_dict(best_state)
+            if len(history['lr_drops_at']) == config.lr_drops:
+                break
+            history['lr_drops_at'].append(update)
+            lm.load_state_dict(best_state[0])
+            opt.load_state_dict(best_state[1])
+            lr_scale[0] /= config.lr_drop_factor  # the schedule's next steps (past warmup: lr x scale)
+            for group in opt.param_groups:  # and this one, which load_state_dict reset to the best's lr
+                group['lr'] = config.lr * lr_scale[0]
+            since_best = 0
+    lm.load_state_dict(best_state[0])
     lm.cpu().eval()
     history.update(best_update=history['updates'][history['valid_ce'].index(best)], best_valid_ce=best,
                    seconds=time.time() - begin, stopped_early=since_best >= config.patience)

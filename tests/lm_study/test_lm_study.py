@@ -49,3 +49,19 @@ def test_flatten_closes_the_known_gap():
 def test_flatness_of_a_plateau():
     f = flatness({'valid_ce': [5., 4., 3., 3.01, 3., 3.]})
     assert f['evaluations'] == 2 and abs(f['range']) < 1e-9 and f['total_drop'] == 2.
+
+
+def test_plateaus_drop_the_lr_then_stop():
+    # i.i.d. uniform codes: nothing to learn, so valid CE plateaus at once and every patience window ends in a
+    # drop; after `lr_drops` drops the next plateau stops training, long before the cap
+    config = LMConfig(dim=16, num_heads=2, num_layers=1, frames=4, batch_size=8, max_updates=400, eval_every=5,
+                      patience=2, warmup=5, lr_drops=2)
+    g = torch.Generator().manual_seed(0)
+    train, valid = [torch.randint(C, (2, 300), generator=g)], torch.randint(C, (16, 2, 4), generator=g)
+    lm, history = train_lm('delay', train, valid, C, config, seed=0)
+    assert len(history['lr_drops_at']) == 2 and history['stopped_early']
+    assert history['updates'][-1] < config.max_updates
+    # each drop restarts from the best state: no evaluation after a drop is far above the best before it
+    first_drop = history['updates'].index(history['lr_drops_at'][0])
+    assert history['valid_ce'][first_drop + 1] < min(history['valid_ce'][:first_drop + 1]) + 0.5
+    assert sum(evaluate_ce(lm, valid)) == pytest.approx(history['best_valid_ce'], abs=1e-5)
