@@ -34,7 +34,8 @@ VALID_WINDOWS = 128
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='python -m audiocraft_mmd.lm_study', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--codec-results', type=Path, help="results.json of the codec reproduction")
+    p.add_argument('--codec-results', type=Path, nargs='+',
+                   help="results.json of the codec reproduction (several: their codecs merged, e.g. other groups)")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--codecs', nargs='+', default=list(CODECS), choices=CODECS)
     p.add_argument('--patterns', nargs='+', default=list(PATTERNS), choices=PATTERNS)
@@ -112,10 +113,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                                      else config.eval_every)
     if args.codec_results is None:
         raise SystemExit("--codec-results results.json (of python -m audiocraft_mmd.reproduce) is required")
-    runs = codec_runs(args.codec_results)
+    runs = {key: run for path in args.codec_results for key, run in codec_runs(path).items()}
     missing = [(c, s) for s in args.seeds for c in args.codecs if (c, s) not in runs]
     if missing:
-        raise SystemExit(f"{args.codec_results}: no codec run for {missing}")
+        raise SystemExit(f"{[str(p) for p in args.codec_results]}: no codec run for {missing}")
     if args.stage == 'train':
         for seed in args.seeds:
             for codec in args.codecs:
