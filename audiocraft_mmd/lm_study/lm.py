@@ -112,9 +112,11 @@ def train_lm(pattern: str, train: tp.Sequence[torch.Tensor], valid: torch.Tensor
     lm = build_lm(pattern, train[0].shape[0], card, config).to(device)
     valid = valid.to(device)
     opt = torch.optim.AdamW(lm.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
-    lr_scale = [1.]
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda u: lr_scale[0] * min(1., (u + 1) / config.warmup))
     history: tp.Dict[str, tp.Any] = {'updates': [], 'valid_ce': [], 'train_ce': [], 'lr_drops_at': []}
+
+    def lr_factor(u: int) -> float:  # warmup, then / lr_drop_factor per drop so far
+        return min(1., (u + 1) / config.warmup) / config.lr_drop_factor ** len(history['lr_drops_at'])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     best, best_state, since_best, begin, running = math.inf, None, 0, time.time(), []
     for update in range(1, config.max_updates + 1):
         batch = random_crops(train, config.batch_size, config.frames, rng).to(device)
@@ -145,9 +147,8 @@ def train_lm(pattern: str, train: tp.Sequence[torch.Tensor], valid: torch.Tensor
             history['lr_drops_at'].append(update)
             lm.load_state_dict(best_state[0])
             opt.load_state_dict(best_state[1])
-            lr_scale[0] /= config.lr_drop_factor  # the schedule's next steps (past warmup: lr x scale)
-            for group in opt.param_groups:  # and this one, which load_state_dict reset to the best's lr
-                group['lr'] = config.lr * lr_scale[0]
+            for group in opt.param_groups:  # load_state_dict reset it to the best's lr; the schedule applies next
+                group['lr'] = config.lr * lr_factor(sched.last_epoch)
             since_best = 0
     lm.load_state_dict(best_state[0])
     lm.cpu().eval()

@@ -86,7 +86,7 @@ def markdown(summary: dict, claims: tp.Sequence[dict], config: dict, seeds, code
               f"{config['max_updates']}-update cap.", '',
               '| LM | seed | best update | stopped early | last-20% range | last-20% change | total drop | s |',
               '|---|---|---|---|---|---|---|---|']
-    for r in sorted((r for r in records if 'history' in r), key=lambda r: (r['group'], r['label'], r['seed'])):
+    for r in sorted(trained, key=lambda r: (r['group'], r['label'], r['seed'])):
         h = r['history']
         t = h['flat_last_20pct']
         lines.append(f"| {r['group']} / {r['label']} | {r['seed']} | {h['best_update']} | {h['stopped_early']} | "

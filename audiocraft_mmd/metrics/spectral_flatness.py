@@ -14,17 +14,15 @@ import torch
 EPS = 1e-10  # power floor (digital silence would give log 0)
 
 
-def frame_flatness(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256,
-                   band: tp.Optional[tp.Tuple[int, int]] = None) -> torch.Tensor:
-    """Flatness of every STFT frame [F] of a mono wav [L] (or [1, L]); `band` = (first, last) bin, DC excluded."""
+def frame_flatness(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
+    """Flatness of every STFT frame [F] of a mono wav [L] (or [1, L]), over all bins but DC."""
     if wav.dim() == 2 and wav.shape[0] == 1:
         wav = wav[0]
     if wav.dim() != 1 or wav.shape[-1] < n_fft:
         raise ValueError(f"frame_flatness takes a mono wav [L] with L >= n_fft={n_fft}, got {tuple(wav.shape)}")
     spec = torch.stft(wav.double(), n_fft, hop, window=torch.hann_window(n_fft, dtype=torch.float64),
                       center=False, return_complex=True)
-    power = spec.abs().square()[slice(*(band or (1, None)))]  # [bins, F]
-    power = power + EPS
+    power = spec.abs().square()[1:] + EPS  # [bins, F]
     return power.log().mean(0).exp() / power.mean(0)
 
 
