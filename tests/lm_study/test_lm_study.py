@@ -5,6 +5,7 @@ The delay pattern emits codebook 0 of frame t + 1 and codebook 1 of frame t at t
 independently: each is uniform given the past, 2 ln C nats per frame. Flatten emits codebook 1 of frame t
 first, then codebook 0 of frame t + 1 is a copy: ln C per frame. The gap is ln C (1.39 nats at C = 4).
 """
+import dataclasses
 import math
 
 import pytest
@@ -65,3 +66,28 @@ def test_plateaus_drop_the_lr_then_stop():
     first_drop = history['updates'].index(history['lr_drops_at'][0])
     assert history['valid_ce'][first_drop + 1] < min(history['valid_ce'][:first_drop + 1]) + 0.5
     assert sum(evaluate_ce(lm, valid)) == pytest.approx(history['best_valid_ce'], abs=1e-5)
+
+
+def test_a_larger_cap_replays_an_early_stopped_run(tmp_path):
+    # `train_one` keeps an early-stopped run when only the cap grew: valid only if the run is the same
+    # update for update under any cap above its stopping point (the schedule must not read the cap)
+    from audiocraft_mmd.lm_study.__main__ import reusable, train_one
+    config = LMConfig(dim=16, num_heads=2, num_layers=1, frames=4, batch_size=8, max_updates=400, eval_every=5,
+                      patience=2, warmup=5, lr_drops=1)
+    g = torch.Generator().manual_seed(0)
+    tokens = {'train': [torch.randint(C, (2, 300), generator=g)], 'valid': torch.randint(C, (16, 2, 4), generator=g),
+              'evaluate': torch.randint(C, (8, 2, 4), generator=g), 'card': C}
+    first = train_one('x', 0, 'delay', 'sig', tokens, config, tmp_path)
+    assert first['history']['stopped_early']
+    stopped_at = first['history']['updates'][-1]
+    larger = dataclasses.replace(config, max_updates=stopped_at + 400)
+    _, replay = train_lm('delay', tokens['train'], tokens['valid'], C, larger, seed=0)
+    assert replay['updates'] == first['history']['updates'] and replay['valid_ce'] == first['history']['valid_ce']
+    key = {'sig': 'sig', 'config': dataclasses.asdict(larger)}
+    assert reusable(first, key)
+    # a cap at or below the stopping point, another config field, or another codec: retrain
+    assert not reusable(first, {**key, 'config': dataclasses.asdict(dataclasses.replace(config, max_updates=stopped_at))})
+    assert not reusable(first, {**key, 'config': dataclasses.asdict(dataclasses.replace(larger, lr=1e-3))})
+    assert not reusable(first, {**key, 'sig': 'other'})
+    capped = {**first, 'history': {**first['history'], 'stopped_early': False}}
+    assert not reusable(capped, key)
