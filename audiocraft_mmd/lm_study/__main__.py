@@ -24,6 +24,7 @@ import torch
 from ..environment import DATASET_EGS, REPO_ROOT
 from .lm import LMConfig
 from .report import codec_runs
+from .resume import import_study, merge_codecs, run_path
 
 logger = logging.getLogger('audiocraft_mmd.lm_study')
 CODECS = ('baseline', 'mmd', 'mmd_parallel', 'mmd_conditional')
@@ -36,6 +37,9 @@ def get_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--codec-results', type=Path, nargs='+',
                    help="results.json of the codec reproduction (several: their codecs merged, e.g. other groups)")
+    p.add_argument('--resume-from', type=Path, metavar='RESULTS_JSON',
+                   help="a study's committed results.json: its LM records seed the run cache and its codec records "
+                        "stand in for codecs not reproduced here (lm_study.resume)")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--codecs', nargs='+', default=list(CODECS), choices=CODECS)
     p.add_argument('--patterns', nargs='+', default=list(PATTERNS), choices=PATTERNS)
@@ -91,14 +95,21 @@ def reusable(cached: dict, key: dict) -> bool:
             and old == new)
 
 
+def cached_run(codec: str, seed: int, pattern: str, sig: str, config: LMConfig, out: Path) -> tp.Optional[dict]:
+    """The cached record of this LM when it answers `config` (`reusable`), else None."""
+    path = run_path(out, codec, pattern, seed)
+    cached = json.loads(path.read_text()) if path.exists() else {}
+    return cached if reusable(cached, {'sig': sig, 'config': dataclasses.asdict(config)}) else None
+
+
 def train_one(codec: str, seed: int, pattern: str, sig: str, tokens: dict, config: LMConfig, out: Path,
               device: str = 'cpu') -> dict:
     from .lm import evaluate_ce, train_lm
-    path = out / 'runs' / f'{codec}_{pattern}_seed{seed}.json'
-    key = {'sig': sig, 'config': dataclasses.asdict(config)}
-    cached = json.loads(path.read_text()) if path.exists() else {}
-    if reusable(cached, key):
+    cached = cached_run(codec, seed, pattern, sig, config, out)
+    if cached is not None:
         return cached
+    path = run_path(out, codec, pattern, seed)
+    key = {'sig': sig, 'config': dataclasses.asdict(config)}
     lm, history = train_lm(pattern, tokens['train'], spread_valid(tokens['valid']), tokens['card'], config, seed,
                            log=logger.info, device=device)
     ce = evaluate_ce(lm, tokens['evaluate'])
@@ -125,9 +136,12 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     if args.max_updates or args.dry_run:
         config = dataclasses.replace(config, max_updates=args.max_updates or 4, eval_every=2 if args.dry_run
                                      else config.eval_every)
-    if args.codec_results is None:
+    if args.codec_results is None and args.resume_from is None:
         raise SystemExit("--codec-results results.json (of python -m audiocraft_mmd.reproduce) is required")
-    runs = {key: run for path in args.codec_results for key, run in codec_runs(path).items()}
+    runs = {key: run for path in args.codec_results or () for key, run in codec_runs(path).items()}
+    out = args.out / ('dry_run' if args.dry_run else '')
+    if args.resume_from:
+        runs = merge_codecs(import_study(args.resume_from, out), runs)
     missing = [(c, s) for s in args.seeds for c in args.codecs if (c, s) not in runs]
     if missing:
         raise SystemExit(f"{[str(p) for p in args.codec_results]}: no codec run for {missing}")
@@ -135,16 +149,16 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         for seed in args.seeds:
             for codec in args.codecs:
                 sig = runs[codec, seed]['sig']
+                todo = [p for p in args.patterns if cached_run(codec, seed, p, sig, config, out) is None]
+                if not (todo or args.tokens_only):
+                    continue  # an imported codec's tokens are needed only by an LM still to train
                 tokens = tokens_of(sig, args.out, args.train_seconds)
-                if args.tokens_only:
-                    continue
-                for pattern in args.patterns:
-                    train_one(codec, seed, pattern, sig, tokens, config, args.out / ('dry_run' if args.dry_run else ''),
-                              args.device)
+                for pattern in () if args.tokens_only else todo:
+                    train_one(codec, seed, pattern, sig, tokens, config, out, args.device)
     if args.tokens_only:
         return 0
     from .report import write_report
-    write_report(args.out / ('dry_run' if args.dry_run else ''), runs, args.seeds, args.codecs, config)
+    write_report(out, runs, args.seeds, args.codecs, config)
     return 0
 
 
