@@ -3,13 +3,16 @@
     python -m audiocraft_mmd.lm_study --codec-results reports/codecs/results.json [--seeds 0 1]
         [--codecs baseline mmd mmd_parallel mmd_conditional] [--out reports/lm_study] [--scale 1]
         [--stage train|report] [--dry-run]
+        [--resume-from docs/lm_study/results.json [--weights]]
 
 Codecs come from the codec reproduction's results.json (`python -m audiocraft_mmd.reproduce --groups weight
 alignment shuffle`); its `tc_cond_delay` (nats) is reported beside the gap. Per (codec, seed): tokens of the
 train (first `--train-seconds` of each file), valid and evaluate splits are cached in `<out>/tokens/`;
 each LM's result (held-out CE per codebook, valid-CE history, convergence) in `<out>/runs/` with its
 weights, so a rerun resumes. `--stage report` aggregates what exists and tests the declared claims
-(`lm_study.claims`). `--scale N` is the device version (N x the LM's updates, wider; `LMConfig.scaled`).
+(`lm_study.claims`). `--resume-from` seeds the run cache from a committed results.json (`lm_study.resume`):
+only missing LMs, and those that hit a since-raised cap, train; `--weights` retrains the reused ones that have no
+weights here, checked against their records, for `fad_table`. `--scale N` is the device version (N x the LM's updates, wider; `LMConfig.scaled`).
 """
 import argparse
 import dataclasses
@@ -40,6 +43,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument('--resume-from', type=Path, metavar='RESULTS_JSON',
                    help="a study's committed results.json: its LM records seed the run cache and its codec records "
                         "stand in for codecs not reproduced here (lm_study.resume)")
+    p.add_argument('--weights', action='store_true',
+                   help="also train again every reused LM whose weights are not here (imported records, for "
+                        "fad_table); the replay must equal its record (replay_weights)")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--codecs', nargs='+', default=list(CODECS), choices=CODECS)
     p.add_argument('--patterns', nargs='+', default=list(PATTERNS), choices=PATTERNS)
@@ -102,28 +108,55 @@ def cached_run(codec: str, seed: int, pattern: str, sig: str, config: LMConfig, 
     return cached if reusable(cached, {'sig': sig, 'config': dataclasses.asdict(config)}) else None
 
 
-def train_one(codec: str, seed: int, pattern: str, sig: str, tokens: dict, config: LMConfig, out: Path,
-              device: str = 'cpu') -> dict:
+def fit(codec: str, seed: int, pattern: str, sig: str, tokens: dict, config: LMConfig, device: str = 'cpu'):
+    """Train one LM and measure it: (lm, its run record)."""
     from .lm import evaluate_ce, train_lm
-    cached = cached_run(codec, seed, pattern, sig, config, out)
-    if cached is not None:
-        return cached
-    path = run_path(out, codec, pattern, seed)
-    key = {'sig': sig, 'config': dataclasses.asdict(config)}
     lm, history = train_lm(pattern, tokens['train'], spread_valid(tokens['valid']), tokens['card'], config, seed,
                            log=logger.info, device=device)
     ce = evaluate_ce(lm, tokens['evaluate'])
     metrics = {'ce_per_frame': sum(ce), **{f'ce_q{k + 1}': v for k, v in enumerate(ce)},
                'best_update': history['best_update'], 'train_seconds': history['seconds'],
                'tail_range': history['flat_last_20pct']['range'], 'tail_change': history['flat_last_20pct']['change']}
-    record = {'key': key, 'group': codec, 'label': pattern, 'seed': seed, 'sig': sig, 'metrics': metrics,
-              'history': history}
+    logger.info("%s %s seed %d: evaluate CE %.4f nats/frame (best update %d, %.0f s)", codec, pattern, seed,
+                sum(ce), history['best_update'], history['seconds'])
+    key = {'sig': sig, 'config': dataclasses.asdict(config)}
+    return lm, {'key': key, 'group': codec, 'label': pattern, 'seed': seed, 'sig': sig, 'metrics': metrics,
+                'history': history}
+
+
+def train_one(codec: str, seed: int, pattern: str, sig: str, tokens: dict, config: LMConfig, out: Path,
+              device: str = 'cpu') -> dict:
+    cached = cached_run(codec, seed, pattern, sig, config, out)
+    if cached is not None:
+        return cached
+    lm, record = fit(codec, seed, pattern, sig, tokens, config, device)
+    path = run_path(out, codec, pattern, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(lm.state_dict(), path.with_suffix('.pt'))
     path.write_text(json.dumps(record, indent=1))
-    logger.info("%s %s seed %d: evaluate CE %.4f nats/frame (best update %d, %.0f s)", codec, pattern, seed,
-                sum(ce), history['best_update'], history['seconds'])
     return record
+
+
+REPLAYED = ('updates', 'valid_ce', 'best_update', 'lr_drops_at')
+
+
+def replay_weights(record: dict, tokens: dict, out: Path, device: str = 'cpu') -> None:
+    """Train again the LM of a record whose weights are not here (an imported one) under the record's own config,
+    and save the weights only if the replay is that run: its valid-CE history, drops and evaluate CE equal the
+    record's (same tokens, seed and single-thread schedule). A replay that differs says the codec or the code
+    changed since the record: refuse rather than score another model under the record's name."""
+    config = LMConfig(**record['key']['config'])
+    lm, again = fit(record['group'], record['seed'], record['label'], record['sig'], tokens, config, device)
+    name = f"{record['group']} {record['label']} seed {record['seed']}"
+    for field in REPLAYED:
+        if again['history'].get(field) != record['history'].get(field):
+            raise SystemExit(f"replay of {name} differs from its record in history.{field}: its weights are not "
+                             "the recorded LM's (codec tokens or code changed)")
+    if again['metrics']['ce_per_frame'] != record['metrics']['ce_per_frame']:
+        raise SystemExit(f"replay of {name}: evaluate CE {again['metrics']['ce_per_frame']!r}, recorded "
+                         f"{record['metrics']['ce_per_frame']!r}")
+    torch.save(lm.state_dict(), run_path(out, record['group'], record['label'], record['seed']).with_suffix('.pt'))
+    logger.info("replayed %s: the record's history exactly; weights saved", name)
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
@@ -149,12 +182,19 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         for seed in args.seeds:
             for codec in args.codecs:
                 sig = runs[codec, seed]['sig']
-                todo = [p for p in args.patterns if cached_run(codec, seed, p, sig, config, out) is None]
-                if not (todo or args.tokens_only):
+                cached = {p: cached_run(codec, seed, p, sig, config, out) for p in args.patterns}
+                todo = [p for p, record in cached.items() if record is None]
+                replay = [r for r in cached.values() if args.weights and r is not None
+                          and not run_path(out, codec, r['label'], seed).with_suffix('.pt').exists()]
+                if not (todo or replay or args.tokens_only):
                     continue  # an imported codec's tokens are needed only by an LM still to train
                 tokens = tokens_of(sig, args.out, args.train_seconds)
-                for pattern in () if args.tokens_only else todo:
+                if args.tokens_only:
+                    continue
+                for pattern in todo:
                     train_one(codec, seed, pattern, sig, tokens, config, out, args.device)
+                for record in replay:
+                    replay_weights(record, tokens, out, args.device)
     if args.tokens_only:
         return 0
     from .report import write_report

@@ -86,7 +86,8 @@ def test_a_larger_cap_replays_an_early_stopped_run(tmp_path):
     key = {'sig': 'sig', 'config': dataclasses.asdict(larger)}
     assert reusable(first, key)
     # a cap at or below the stopping point, another config field, or another codec: retrain
-    assert not reusable(first, {**key, 'config': dataclasses.asdict(dataclasses.replace(config, max_updates=stopped_at))})
+    at_stop = dataclasses.replace(config, max_updates=stopped_at)
+    assert not reusable(first, {**key, 'config': dataclasses.asdict(at_stop)})
     assert not reusable(first, {**key, 'config': dataclasses.asdict(dataclasses.replace(larger, lr=1e-3))})
     assert not reusable(first, {**key, 'sig': 'other'})
     capped = {**first, 'history': {**first['history'], 'stopped_early': False}}

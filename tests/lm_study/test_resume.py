@@ -1,6 +1,5 @@
 """Resuming the token-LM study from its committed results.json (`lm_study.resume`), with no codec on this machine."""
 import json
-from pathlib import Path
 
 import pytest
 
@@ -46,3 +45,28 @@ def test_resumed_report_reproduces_the_committed_one(tmp_path):
     ours, theirs = json.loads((tmp_path / 'results.json').read_text()), _committed()
     assert ours['claims'] == theirs['claims']
     assert ours['summary'] == theirs['summary']
+
+
+def test_replay_restores_the_weights_of_a_record_and_refuses_another_run(tmp_path):
+    import torch
+    from audiocraft_mmd.lm_study.__main__ import replay_weights, train_one
+    from audiocraft_mmd.lm_study.lm import LMConfig
+    card = 4
+    config = LMConfig(dim=16, num_heads=2, num_layers=1, frames=4, batch_size=8, max_updates=60, eval_every=5,
+                      patience=2, warmup=5, lr_drops=1)
+    g = torch.Generator().manual_seed(0)
+    tokens = {'train': [torch.randint(card, (2, 300), generator=g)], 'card': card,
+              'valid': torch.randint(card, (16, 2, 4), generator=g),
+              'evaluate': torch.randint(card, (8, 2, 4), generator=g)}
+    record = train_one('x', 0, 'delay', 'sig', tokens, config, tmp_path)
+    weights = run_path(tmp_path, 'x', 'delay', 0).with_suffix('.pt')
+    trained = torch.load(weights, weights_only=True)
+    weights.unlink()
+    replay_weights(record, tokens, tmp_path)
+    replayed = torch.load(weights, weights_only=True)
+    assert all(torch.equal(trained[k], replayed[k]) for k in trained)
+    weights.unlink()
+    other = {**record, 'history': {**record['history'], 'valid_ce': [v + 1e-6 for v in record['history']['valid_ce']]}}
+    with pytest.raises(SystemExit, match='x delay seed 0 differs .* history.valid_ce'):
+        replay_weights(other, tokens, tmp_path)
+    assert not weights.exists()
