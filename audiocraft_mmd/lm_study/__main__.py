@@ -12,7 +12,8 @@ each LM's result (held-out CE per codebook, valid-CE history, convergence) in `<
 weights, so a rerun resumes. `--stage report` aggregates what exists and tests the declared claims
 (`lm_study.claims`). `--resume-from` seeds the run cache from a committed results.json (`lm_study.resume`):
 only missing LMs, and those that hit a since-raised cap, train; `--weights` retrains the reused ones that have no
-weights here, checked against their records, for `fad_table`. `--scale N` is the device version (N x the LM's updates, wider; `LMConfig.scaled`).
+weights here, checked against their records, for `fad_table`. `--scale N` is the device version (N x the LM's
+updates, wider; `LMConfig.scaled`).
 """
 import argparse
 import dataclasses
