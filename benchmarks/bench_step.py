@@ -2,7 +2,8 @@
 
 Usage: python benchmarks/bench_step.py [--paper-batch 1] [--paper-num-batches 32] [--repeats 1]
                                        [--debug-repeats 3] [--threads 2] [--profile] [--configs paper debug]
-                                       [--estimators exact bank closed_form features] [--device cpu]
+                                       [--estimators exact bank closed_form features features_bank]
+                                       [--device cpu]
                                        [--json PATH] [--override mmd.block_size=4096 ...]
 (~15 min on 2 idle CPU cores with the defaults, nearly all of it the paper model's 3 x 32 timed steps;
 longer when other processes share the cores.)
@@ -11,7 +12,8 @@ Estimators: `exact` (Algorithm 1: re-encode of the macro-batch + separate backwa
 steps) and `bank` (`mmd.estimator=bank`: each step's own forward streams against the previous
 num_batches - 1 batches, gradient joined to audiocraft's backward); `closed_form` and `features` (issue #29:
 the exact path with the solver's loss rebuilt with `mmd.marginals=closed_form` / `features`, the config's other
-loss keys kept, switched per macro-batch like the estimator). Off and the estimators run in a
+loss keys kept, switched per macro-batch like the estimator); `features_bank` (the bank path with the features
+loss: no re-encode, the estimate over each step's rows and the bank's, O(n M F)). Off and the estimators run in a
 rotating order, one macro-batch each, per repeat. With `--device cuda`, times are synchronized wall
 times and each mode's peak GPU memory (`torch.cuda.max_memory_allocated`) is reported.
 
@@ -52,14 +54,15 @@ import torch
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 sys.path.insert(0, ROOT)
-from audiocraft_mmd.losses import MMDLoss  # noqa: E402
+from audiocraft_mmd.losses import MMDBank, MMDLoss  # noqa: E402
 from audiocraft_mmd.losses.mmd_config import MMDLossConfig  # noqa: E402
 from audiocraft_mmd.train import build_solver_in_process, main as train_main  # noqa: E402
 
 TARGET = {'exact': 1.25, 'bank': 1.03}
-ESTIMATORS = ('exact', 'bank', 'closed_form', 'features')
+ESTIMATORS = ('exact', 'bank', 'closed_form', 'features', 'features_bank')
 MARGINALS = ('closed_form', 'features')  # the exact path (macro_batch_mmd) with another loss
 MACRO_BATCH = ('exact', *MARGINALS)
+BANKS = {'bank': 'shuffle', 'features_bank': 'features'}  # the bank path with the loss of these marginals
 MMD_WEIGHT = 1000.  # the paper's weight; the step cost does not depend on its value, only on it being > 0
 
 
@@ -124,21 +127,27 @@ def train_step(solver, idx: int, batch: torch.Tensor) -> None:
         solver.ema.step()
 
 
-def bench_losses(solver, estimators: tp.Sequence[str]) -> tp.Dict[str, MMDLoss]:
-    """The solver's loss for off / exact / bank, and one per `MARGINALS` estimator asked for, from its config."""
+def bench_losses(solver, estimators: tp.Sequence[str]) -> tp.Dict[str, tp.Tuple[MMDLoss, tp.Optional[MMDBank]]]:
+    """{mode: (loss, bank)}: the solver's loss for off / exact, the config's loss with the marginals of each
+    `MARGINALS` estimator or bank asked for (its other keys kept), and a bank of that loss for the bank modes."""
     config = MMDLossConfig.parse(solver.cfg.mmd)
-    losses = {mode: solver.mmd_loss for mode in ('off', 'exact', 'bank')}
-    for mode in MARGINALS:
-        if mode in estimators:
-            losses[mode] = MMDLoss.from_config(dataclasses.replace(config, marginals=mode)).to(solver.device)
+    losses: tp.Dict[str, tp.Tuple[MMDLoss, tp.Optional[MMDBank]]] = {
+        'off': (solver.mmd_loss, None), 'exact': (solver.mmd_loss, None)}
+    for mode in estimators:
+        marginals = BANKS.get(mode, mode)
+        if mode in MARGINALS or mode in BANKS:
+            loss = MMDLoss.from_config(dataclasses.replace(config, marginals=marginals)).to(solver.device)
+            losses[mode] = (loss, MMDBank(loss, solver.cfg.mmd.num_batches) if mode in BANKS else None)
     return losses
 
 
 def use_estimator(solver, mode: str) -> None:
-    """MMD `off` (weight 0) or on with estimator `mode`; the bank keeps the loss it was built with."""
+    """MMD `off` (weight 0) or on with estimator `mode` (its loss, and its bank on the bank path)."""
     solver.mmd_weight = 0. if mode == 'off' else MMD_WEIGHT
-    solver.mmd_estimator = 'bank' if mode == 'bank' else 'exact'
-    solver.mmd_loss = solver.bench_losses[mode]
+    solver.mmd_estimator = 'bank' if mode in BANKS else 'exact'
+    solver.mmd_loss, bank = solver.bench_losses[mode]
+    if bank is not None:
+        solver.mmd_bank = bank
 
 
 def _sync(solver) -> None:
@@ -185,8 +194,9 @@ def warm_up(solver, batches, marks: MMDMarks, estimators: tp.Sequence[str]) -> N
             solver.model.train(True)
             (MMD_WEIGHT * solver.macro_batch_mmd(batches[:2], with_grad=True)).backward()
             solver.optimizer.zero_grad()
-    if 'bank' in estimators:
-        run_macro_batch(solver, batches[:2], 'bank', marks)
+    for mode in BANKS:
+        if mode in estimators:
+            run_macro_batch(solver, batches[:2], mode, marks)
 
 
 def measure(name: str, solver, batches, marks: MMDMarks, repeats: int, estimators: tp.Sequence[str]) -> dict:
@@ -240,11 +250,9 @@ def print_profile(solver, batches, marks: MMDMarks) -> None:
 
 
 def run_config(label: str, config: str, args, batch: int, num_batches: int, repeats: int) -> dict:
-    # estimator=bank builds the solver's bank; run_macro_batch switches the estimator per macro-batch. Only when
-    # the bank is measured: the shuffle-free estimators (mmd.marginals) refuse it.
-    bank = ['mmd.estimator=bank'] if 'bank' in args.estimators else []
+    # run_macro_batch switches the estimator (loss and bank) per macro-batch: bench_losses builds them all.
     overrides = [f'dataset.batch_size={batch}', f'mmd.num_batches={num_batches}',
-                 f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}', *bank, *args.override]
+                 f'optim.updates_per_epoch={num_batches}', f'losses.mmd={MMD_WEIGHT}', *args.override]
     solver = build_solver(config, args.data, overrides, device=args.device)
     solver.bench_losses = bench_losses(solver, args.estimators)
     batches = [b.to(solver.device) for b in load_batches(solver, num_batches)]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU check of audiocraft-mmd (issues 18, 29): CUDA tests, MMD kernel throughput, the estimators' throughput against
-# n and the TF32 peak, step cost of the exact, bank, closed_form and features estimators, and a 2-minute EnCodec-MMD
-# training run on real music; one JSON under docs/gpu/.
+# n and the TF32 peak, step cost of the exact, bank, closed_form, features and features_bank estimators, and a
+# 2-minute EnCodec-MMD training run on real music; one JSON under docs/gpu/.
 #
 # HOW TO RUN IT ON A LENT GPU MACHINE (the device tool's `run`; the machine has no network):
 #   1. Here, on the CPU machine, once (needs PyPI; ~2 min; fills two git-ignored folders):
@@ -173,7 +173,7 @@ stage bench_estimators 75 "$PY" benchmarks/estimator_throughput.py --device "$DE
   --json "$WORK/bench_estimators.json"
 # shellcheck disable=SC2086
 stage bench_step 115 "$PY" benchmarks/bench_step.py $STEP_ARGS --device "$DEVICE" --data "$DATA" \
-  --estimators exact bank closed_form features --json "$WORK/bench_step.json"
+  --estimators exact bank closed_form features features_bank --json "$WORK/bench_step.json"
 # Training for TRAIN_S seconds, then stopped (exit 124 is the planned stop): on the device, epochs of 32 updates (one
 # macro-batch) and 16 valid samples, so that one ends (history.json) before the stop (the H100 run took 133 s for an
 # epoch of 64 updates, data-loading bound, and 64 valid samples); evaluate/generate (which need ffmpeg) never come.

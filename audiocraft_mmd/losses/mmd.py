@@ -18,9 +18,11 @@ from ..delay_pattern import delay_align
 from .kernels import Kernel, build_kernel
 from .mmd_closed_form import check_factorizes, closed_form_mmd2
 from .mmd_config import MARGINALS, NORMALIZATIONS, SHUFFLES, MMDLossConfig
-from .mmd_features import feature_mmd2
+from .mmd_features import Reduce, feature_mmd2
 from .mmd_estimator import TileShare, mmd2_unbiased, shared_pairs
 from .strata import past_strata, shuffleable, stratified_index, stratified_mmd2
+
+Gather = tp.Callable[[torch.Tensor], torch.Tensor]
 
 
 def apply_delay(z: torch.Tensor) -> torch.Tensor:
@@ -285,6 +287,18 @@ class MMDLoss(nn.Module):
             raise ValueError("shuffle='conditional' needs the codes [B, K, T] of the streams (`codes=`).")
         return past_strata(codes, self.delay)
 
+    def scope(self, gather: tp.Optional[Gather]) -> tp.Tuple[tp.Optional[Gather], tp.Optional[Reduce]]:
+        """How the rows of several ranks meet, given the global scope's `gather` (None: this rank alone): as
+        (gather, reduce). The random features never gather rows: their sums are all-reduced (`reduce`, autograd-
+        aware), so only (K + 1) M complex numbers per radius cross the ranks; every other estimator gathers."""
+        if gather is None or self.marginals != 'features':
+            return gather, None
+        if self.normalize != 'none':
+            raise ValueError(f"marginals='features' with gathering needs normalize='none', got "
+                             f"{self.normalize!r} (the rows are not gathered: statistics would be per rank).")
+        from ..distributed import all_reduce_sum  # distributed imports the losses
+        return None, all_reduce_sum
+
     def forward(self, streams: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
                 gather: tp.Optional[tp.Callable[[torch.Tensor], torch.Tensor]] = None,
                 codes: tp.Optional[torch.Tensor] = None, share: tp.Optional[TileShare] = None) -> torch.Tensor:
@@ -306,13 +320,7 @@ class MMDLoss(nn.Module):
         if strata is not None and strata.shape[0] != rows.shape[0]:
             raise ValueError(f"codes of shape {tuple(codes.shape)} do not match streams of shape "  # type: ignore
                              f"{tuple(streams.shape)}.")
-        reduce = None
-        if gather is not None and self.marginals == 'features':  # sums cross the ranks, not rows
-            if self.normalize != 'none':
-                raise ValueError(f"marginals='features' with gathering needs normalize='none', got "
-                                 f"{self.normalize!r} (the rows are not gathered: statistics would be per rank).")
-            from ..distributed import all_reduce_sum  # distributed imports the losses
-            gather, reduce = None, all_reduce_sum
+        gather, reduce = self.scope(gather)
         if gather is not None:
             rows = gather(rows)
             strata = None if strata is None else gather(strata)

@@ -17,6 +17,7 @@ import torch
 from .kernels import Kernel
 from .mmd import MMDLoss, shuffle_rows
 from .mmd_estimator import cross_sum, gradient_in_forward, within_sum
+from .mmd_features import Reduce, feature_mmd2
 from .strata import stratified_mmd2
 
 
@@ -94,8 +95,14 @@ class MMDBank:
     gives the current rows their gradient (bank rows are detached). Current rows left out (no past, or in a
     stratum too small) get no gradient.
 
-    Supported: `normalize='none'`, no `max_rows`, no `exclude_shared` (with row statistics or a
-    subsample the bank rows would not be constants); :meth:`validate` says so.
+    Random features (`loss.marginals == 'features'`, :mod:`.mmd_features`): the estimate is taken whole over the
+    n rows with fresh frequencies, O(n M F) per step; autograd gives the current rows their gradient (the bank rows
+    are detached), and the value is the estimate itself. Under global scope each rank keeps its own rows and
+    bank, and the features' sums are all-reduced (``reduce``): no row crosses the ranks.
+
+    Supported: `normalize='none'`, no `max_rows` (with row statistics or a subsample the bank rows would not be
+    constants); `exclude_shared` with the features only (the shuffle's bank draws its pairs over all rows);
+    not the closed form (O(n^2) over every bank row, each step). :meth:`validate` says so.
 
     Args:
         loss: the :class:`MMDLoss` whose kernel, delay and block size are used.
@@ -118,9 +125,9 @@ class MMDBank:
             bad['normalize'] = loss.normalize
         if loss.max_rows is not None:
             bad['max_rows'] = loss.max_rows
-        if loss.exclude_shared:
+        if loss.exclude_shared and loss.marginals == 'shuffle':
             bad['exclude_shared'] = loss.exclude_shared
-        if loss.marginals != 'shuffle':  # the bank compares the step's rows with the bank's shuffled rows
+        if loss.marginals == 'closed_form':  # every step would pay the O(n^2) estimate over the whole bank
             bad['marginals'] = loss.marginals
         return bad
 
@@ -129,7 +136,7 @@ class MMDBank:
         bad = cls.unsupported(loss)
         if bad:
             raise ValueError(f"The memory-bank estimator does not support {bad} (needs normalize='none', "
-                             "max_rows=None, exclude_shared=False).")
+                             "max_rows=None, marginals shuffle (exclude_shared=False) or features).")
 
     def clear(self) -> None:
         """Empty the bank (at every stage start)."""
@@ -141,7 +148,8 @@ class MMDBank:
         return len(self._bank)
 
     def __call__(self, rows: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
-                 with_value: bool = False, strata: tp.Optional[torch.Tensor] = None) -> BankResult:
+                 with_value: bool = False, strata: tp.Optional[torch.Tensor] = None,
+                 reduce: tp.Optional[Reduce] = None) -> BankResult:
         """One step: the estimate for `rows` against the bank, then `rows` (detached) enter the bank.
 
         Args:
@@ -149,9 +157,13 @@ class MMDBank:
             generator: random generator of the K permutations (drawn over all n rows).
             with_value: also compute the constant terms, to return the full eq. (7) value.
             strata: [m] strata of the rows (:meth:`MMDLoss.aligned_strata`), for the conditional shuffle only.
+            reduce: autograd-aware all-reduce sum (global scope of the features, :meth:`MMDLoss.scope`), or None.
         """
         if rows.dim() != 3:
             raise ValueError(f"MMDBank expects rows of shape [m, K, D], got {tuple(rows.shape)}.")
+        if reduce is not None and self.loss.marginals != 'features':
+            raise ValueError("reduce (all-reduced sums) is for marginals='features'; the shuffle's bank takes "
+                             "gathered rows.")
         if (strata is None) != (self.loss.shuffle == 'global'):
             raise ValueError(f"strata must be given exactly when the shuffle is conditional "
                              f"(shuffle={self.loss.shuffle!r}, strata given: {strata is not None}).")
@@ -169,6 +181,11 @@ class MMDBank:
         self._bank.append(rows.detach())
         if strata is not None:
             self._strata.append(strata)
+        if self.loss.marginals == 'features':
+            with torch.autocast(device_type=rows.device.type, enabled=False):
+                loss = feature_mmd2(everything, self.loss.kernel, self.loss.features, generator,
+                                    self.loss.exclude_shared, reduce)
+            return BankResult(loss, loss.detach() if with_value else None, everything.shape[0])
         everything, shuffled, index, keep = shuffle_rows(everything, all_strata, generator)
         n = everything.shape[0]
         if keep is not None:

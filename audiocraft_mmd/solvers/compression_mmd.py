@@ -35,6 +35,8 @@ this solver adds:
 - **Global scope** (`mmd.scope: global`, `audiocraft_mmd/distributed.py`): the training estimate
   (exact or bank) is computed over the rows of all ranks, gathered with autograd, instead of each
   rank's own (see "Distributed" above for `rank`); valid/evaluate estimates stay per rank, averaged.
+  The random features (`mmd.marginals: features`, exact or bank) gather no rows: their sums are all-reduced
+  (`MMDLoss.scope`).
 - **Conditional shuffle** (`mmd.shuffle: conditional`, `losses/strata.py`): the codes of the streams
   (picked by the same RVQ stages, exact path, or recorded from audiocraft's forward, bank path) give each
   row its stratum of the past; strata travel with the rows through the gather and the bank.
@@ -93,7 +95,8 @@ def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
     if mmd.estimator == 'bank':
         for key, value in MMDBank.unsupported(MMDLoss.from_config(loss_config)).items():
             require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
-                    "constants: normalize=none, max_rows=null, exclude_shared=false, marginals=shuffle)")
+                    "constants: normalize=none, max_rows=null; marginals shuffle with exclude_shared=false, or "
+                    "features)")
     if not has_codebooks(cfg):
         require(weight == 0, 'losses.mmd', weight, "encodec.quantizer=no_quant has no codebooks to make "
                 "independent; use losses.mmd=0")
@@ -204,11 +207,11 @@ class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
 
         def on_streams(streams: torch.Tensor, emb: torch.Tensor, codes: torch.Tensor) -> None:
             rows, strata = self.mmd_loss.aligned_rows(streams), self.mmd_loss.aligned_strata(codes)
-            gather = self._mmd_gather
+            gather, reduce = self.mmd_loss.scope(self._mmd_gather)
             if gather is not None:
                 rows, strata = gather(rows), None if strata is None else gather(strata)
             with_value = (idx + 1) % self.cfg.mmd.num_batches == 0
-            result = self.mmd_bank(rows, self.mmd_rng, with_value=with_value, strata=strata)
+            result = self.mmd_bank(rows, self.mmd_rng, with_value=with_value, strata=strata, reduce=reduce)
             (grad,) = torch.autograd.grad(self.mmd_weight * result.loss, emb, retain_graph=True)
             injected.append(GradientOnce(emb, grad))
             if result.value is not None:

@@ -1,7 +1,8 @@
 """Global scope on real ranks (gloo, CPU; issue #29 items 2 and 3). Tile-parallel: with `gather_rows` and
 `distributed.tile_share`, each of W ranks computes a disjoint share of the tiles, the shares cover every tile,
 and the value and each rank's gradient equal the single-process ones (the gradient as `gather_rows` gives it,
-W dL/d(rows_r)). The random features (no gather, all-reduced sums): the same value and gradient too."""
+W dL/d(rows_r)). The random features (no gather, all-reduced sums): the same value and gradient too, and so
+does their memory bank, whose rows stay on their rank."""
 import os
 
 import pytest
@@ -9,8 +10,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from audiocraft_mmd.distributed import gather_rows, tile_share
-from audiocraft_mmd.losses import MMDLoss
+from audiocraft_mmd.distributed import all_reduce_sum, gather_rows, tile_share
+from audiocraft_mmd.losses import MMDBank, MMDLoss
 from audiocraft_mmd.losses.mmd_estimator import Tiles, cross_sum, within_sum
 
 B, K, D, T = 6, 3, 2, 8  # 6 items: 3, 2 or 1 per rank at W = 2 or 3
@@ -24,6 +25,18 @@ def streams() -> torch.Tensor:
 
 def loss(name: str) -> MMDLoss:
     return MMDLoss(kernel_kwargs={'sigmas': (1., 5.)}, block_size=5, **LOSSES[name])
+
+
+def features_bank(mine, reduce=None):
+    """Two steps of the random-feature bank on this rank's share (`mine`) of 12 rows per step: (value, grad)."""
+    def rows(seed):
+        return torch.randn(12, K, D, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    bank = MMDBank(loss('features'), num_batches=2)
+    bank(mine(rows(10)), torch.Generator().manual_seed(5), reduce=reduce)
+    current = mine(rows(11)).clone().requires_grad_()
+    result = bank(current, torch.Generator().manual_seed(6), with_value=True, reduce=reduce)
+    result.loss.backward()
+    return result.value.item(), current.grad
 
 
 def _rank(rank: int, world: int, store: str, out: str) -> None:
@@ -45,6 +58,8 @@ def _rank(rank: int, world: int, store: str, out: str) -> None:
             value.backward()
             assert bool(reduced) == (name != 'features'), f"{name}: the tile share's use"
             result[name] = (value.item(), mine.grad.clone())
+        result['features_bank'] = features_bank(lambda rows: rows[rank * 12 // world:(rank + 1) * 12 // world],
+                                                all_reduce_sum)
         tiles = Tiles(tile_share())
         rows = torch.randn(23, 4)
         within_sum(loss('shuffle').kernel, rows, 1., 5, None, tiles)
@@ -70,6 +85,12 @@ def test_ranks_share_the_tiles_and_match_one_process(world, tmp_path):
             assert rank_value == pytest.approx(value.item(), rel=1e-10)
             # gather_rows's backward: W times the whole estimate's gradient w.r.t. this rank's rows
             assert torch.allclose(rank_grad / world, whole.grad[rank * per:(rank + 1) * per], rtol=1e-8, atol=1e-12)
+    value, grad = features_bank(lambda rows: rows)
+    for rank, result in enumerate(results):  # the bank's rows stay on their rank: only the sums are reduced
+        rank_value, rank_grad = result['features_bank']
+        assert rank_value == pytest.approx(value, rel=1e-10)
+        assert torch.allclose(rank_grad / world, grad[rank * 12 // world:(rank + 1) * 12 // world], rtol=1e-8,
+                              atol=1e-12)
     count = results[0]['tiles'][0]
     taken = [set(result['tiles'][1]) for result in results]
     assert count == 15 + 25 and set().union(*taken) == set(range(count)) and sum(map(len, taken)) == count

@@ -4,6 +4,7 @@ import torch
 
 from audiocraft_mmd.losses import MMDBank, MMDLoss, mmd2_unbiased, shuffle_codebooks
 from audiocraft_mmd.losses import mmd_bank as bank_module
+from audiocraft_mmd.losses.mmd_features import feature_mmd2
 
 K, D = 3, 4
 
@@ -82,10 +83,36 @@ def test_shuffles_are_drawn_over_all_rows():
     assert torch.equal(gen.get_state(), replay.get_state())
 
 
-@pytest.mark.parametrize('option', [{'normalize': 'codebook'}, {'max_rows': 16}, {'exclude_shared': True}])
+@pytest.mark.parametrize('option', [{'normalize': 'codebook'}, {'max_rows': 16}, {'exclude_shared': True},
+                                    {'marginals': 'closed_form'},
+                                    {'marginals': 'features', 'normalize': 'dimension'}])
 def test_unsupported_options_are_refused(option):
     with pytest.raises(ValueError, match=next(iter(option))):
         MMDBank(MMDLoss(**option), num_batches=4)
+
+
+@pytest.mark.parametrize('exclude', [False, True])
+def test_features_bank_is_the_feature_estimate_over_current_and_bank_rows(exclude):
+    """The random-feature bank takes the whole estimate over [current; bank] with the step's fresh frequencies:
+    value and current-row gradient equal `feature_mmd2` on those rows (bank rows constants), same generator."""
+    loss = MMDLoss(marginals='features', features=32, exclude_shared=exclude, kernel_kwargs={'sigmas': (1., 5.)})
+    bank = MMDBank(loss, num_batches=3)
+    for i, m in enumerate([7, 6]):
+        bank(_rows(m, 100 + i), torch.Generator().manual_seed(i))
+    old = list(bank._bank)
+    current = _rows(8, 0).requires_grad_()
+    result = bank(current, torch.Generator().manual_seed(42), with_value=True)
+    result.loss.backward()
+    reference_rows = _rows(8, 0).requires_grad_()
+    full = feature_mmd2(torch.cat([reference_rows, *old]), loss.kernel, 32, torch.Generator().manual_seed(42),
+                        exclude)
+    full.backward()
+    assert result.num_rows == 8 + 7 + 6 and len(bank) == 2
+    assert result.value.item() == full.item() and result.loss.item() == full.item()
+    assert torch.equal(current.grad, reference_rows.grad) and current.grad.abs().sum() > 0
+    assert all(not rows.requires_grad for rows in bank._bank)
+    with pytest.raises(ValueError, match='reduce'):
+        _filled_bank('gaussian', [4])(_rows(4, 1), reduce=lambda t: t)
 
 
 def test_shape_change_needs_a_clear():

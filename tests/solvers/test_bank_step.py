@@ -40,10 +40,11 @@ def test_forward_streams_are_the_codes_of_that_forward(make_solver):
     assert seen['streams'].requires_grad
 
 
-def test_bank_gradient_joins_audiocrafts_backward_once(make_solver):
+@pytest.mark.parametrize('marginals', ['shuffle', 'features'])
+def test_bank_gradient_joins_audiocrafts_backward_once(make_solver, marginals):
     """First step of a stage: the bank is empty, so its loss is MMDLoss on the step's own streams.
     Encoder gradients = audiocraft's (weight 0) + weight * dMMD/dtheta; every other gradient unchanged."""
-    overrides = ('mmd.estimator=bank', 'mmd.num_batches=4')
+    overrides = ('mmd.estimator=bank', 'mmd.num_batches=4', f'mmd.marginals={marginals}')
     ours_solver = make_solver(*overrides, seed=3)
     batch = _batch(ours_solver)
     ours = _step_grads(ours_solver, batch)
@@ -88,8 +89,9 @@ def test_bank_gradient_joins_audiocrafts_backward_once(make_solver):
     assert sum(expected[k].abs().sum().item() for k in expected) > 0
 
 
-def test_bank_trains_and_logs_every_num_batches(make_solver):
-    solver = make_solver('mmd.estimator=bank', 'mmd.num_batches=2')
+@pytest.mark.parametrize('marginals', ['shuffle', 'features'])
+def test_bank_trains_and_logs_every_num_batches(make_solver, marginals):
+    solver = make_solver('mmd.estimator=bank', 'mmd.num_batches=2', f'mmd.marginals={marginals}')
     loader = iter(solver.dataloaders['train'])
     batches = [next(loader) for _ in range(3)]
     encoder = [p.detach().clone() for p in solver.model.encoder.parameters()]
@@ -109,6 +111,8 @@ def test_bank_trains_and_logs_every_num_batches(make_solver):
     (('mmd.scope=world',), 'mmd.scope'),
     (('mmd.estimator=bank', 'mmd.normalize=codebook'), 'mmd.normalize'),
     (('mmd.estimator=bank', 'mmd.max_rows=64'), 'mmd.max_rows'),
+    (('mmd.estimator=bank', 'mmd.marginals=closed_form'), 'mmd.marginals'),
+    (('mmd.estimator=bank', 'mmd.exclude_shared=true'), 'mmd.exclude_shared'),
 ])
 def test_new_keys_are_validated_at_start(make_solver, overrides, key):
     with pytest.raises(ConfigError, match=key):
