@@ -113,7 +113,8 @@ def packaged_rows(name: str, clips: int, seconds: float, reference: torch.Tensor
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--study', type=Path, help="the LM study's folder (rows for its LMs)")
-    p.add_argument('--codec-results', type=Path, help="the codec reproduction's results.json (the study's codecs)")
+    p.add_argument('--codec-results', type=Path, nargs='+', default=[],
+                   help="the codec reproductions' results.json (the study's codecs; several are merged)")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1])
     p.add_argument('--codecs', nargs='*', default=['baseline', 'mmd', 'mmd_parallel', 'mmd_conditional'])
     p.add_argument('--packaged', nargs='*', default=[], help="packaged models to add rows for (e.g. cpu-small)")
@@ -133,7 +134,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     emb = Embedder()
     reference = emb.manifest(args.reference)
     logger.info("reference: %d patches from %s", len(reference), args.reference)
-    runs = codec_runs(args.codec_results) if args.codec_results else {}
+    runs = {key: run for path in args.codec_results for key, run in codec_runs(path).items()}
     rows = []
     sr = 32000
     waves = heldout_waves(sr)
