@@ -172,13 +172,14 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                                      else config.eval_every)
     if args.codec_results is None and args.resume_from is None:
         raise SystemExit("--codec-results results.json (of python -m audiocraft_mmd.reproduce) is required")
-    runs = {key: run for path in args.codec_results or () for key, run in codec_runs(path).items()}
+    runs = codec_runs(args.codec_results or ())
     out = args.out / ('dry_run' if args.dry_run else '')
     if args.resume_from:
         runs = merge_codecs(import_study(args.resume_from, out), runs)
     missing = [(c, s) for s in args.seeds for c in args.codecs if (c, s) not in runs]
     if missing:
-        raise SystemExit(f"{[str(p) for p in args.codec_results]}: no codec run for {missing}")
+        sources = [str(p) for p in [*(args.codec_results or ()), *filter(None, [args.resume_from])]]
+        raise SystemExit(f"{sources}: no codec run for {missing}")
     if args.stage == 'train':
         for seed in args.seeds:
             for codec in args.codecs:

@@ -130,11 +130,12 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     from .lm import LMConfig, build_lm
     from .generation import generate_long
     from .report import codec_runs
+    from .resume import run_path
     from ..reproduce_lm.quality import random_crops as audio_crops
     emb = Embedder()
     reference = emb.manifest(args.reference)
     logger.info("reference: %d patches from %s", len(reference), args.reference)
-    runs = {key: run for path in args.codec_results for key, run in codec_runs(path).items()}
+    runs = codec_runs(args.codec_results)
     rows = []
     sr = 32000
     waves = heldout_waves(sr)
@@ -157,7 +158,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             rows.append(row(f'{codec_name} seed {seed}: reconstructions of the held-out pieces', 'codec', reference,
                             torch.cat([emb.model(w, sr, name='rec').embeddings for w in rec]), rec))
             for pattern in args.patterns:
-                weights = args.study / 'runs' / f'{codec_name}_{pattern}_seed{seed}.pt'
+                weights = run_path(args.study, codec_name, pattern, seed).with_suffix('.pt')
                 if not weights.exists():
                     continue
                 lm = build_lm(pattern, codec.num_codebooks, codec.cardinality, config)

@@ -10,13 +10,15 @@ from ..reproduce.claims import summarize
 from .claims import study_claims
 
 
-def codec_runs(path: Path) -> tp.Dict[tp.Tuple[str, int], dict]:
-    """{(codec, seed): run record} from the codec reproduction's results.json."""
+def codec_runs(paths: tp.Sequence[Path]) -> tp.Dict[tp.Tuple[str, int], dict]:
+    """{(codec, seed): run record} from the codec reproductions' results.json, merged (codec groups or seeds
+    trained by separate reproductions; a later file wins)."""
     from ..reproduce_lm.codecs import sigs_from_results
-    data = json.loads(Path(path).read_text())
-    sigs = sigs_from_results(path)
-    by_sig = {r['sig']: r for r in data.get('runs', []) if r.get('sig')}
-    return {key: by_sig[sig] for key, sig in sigs.items()}
+    runs = {}
+    for path in paths:
+        by_sig = {r['sig']: r for r in json.loads(Path(path).read_text()).get('runs', []) if r.get('sig')}
+        runs.update({key: by_sig[sig] for key, sig in sigs_from_results(path).items()})
+    return runs
 
 
 CODEC_METRICS = ('tc_cond_delay', 'tc_delay_mm', 'live')

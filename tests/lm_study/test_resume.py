@@ -72,3 +72,8 @@ def test_replay_restores_the_weights_of_a_record_and_refuses_another_run(tmp_pat
     with pytest.raises(SystemExit, match='x delay seed 0 differs .* history.valid_ce'):
         replay_weights(other, tokens, tmp_path)
     assert not weights.exists()
+
+
+def test_a_seed_neither_source_has_is_named(tmp_path):
+    with pytest.raises(SystemExit, match=r"results\.json'\]: no codec run for \[\('baseline', 9\)\]"):
+        main(['--resume-from', str(COMMITTED), '--codecs', 'baseline', '--seeds', '9', '--out', str(tmp_path)])
