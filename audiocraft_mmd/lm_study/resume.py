@@ -4,8 +4,9 @@
 (key, metrics, valid-CE history) and every codec's metrics. `import_study` writes the LM records back as the
 study's run cache, so that `train_one` reuses them (`reusable`: same codec and config, or an early stop below a
 raised cap) and only the missing or capped LMs train; the codec records stand in for codec reproductions that are
-not on this machine. A codec retrained here under an imported signature must measure the same as the imported
-record: otherwise its tokens differ and the imported LMs do not describe it (`check_same_codecs`).
+not on this machine. A codec retrained here under an imported signature must have the imported record's weights
+(fingerprint; older records: the same measurements), otherwise its tokens differ and the imported LMs do not describe
+it (`check_same_codecs`).
 """
 import json
 import math
@@ -34,20 +35,30 @@ def import_study(results: Path, out: Path) -> CodecRuns:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(record, indent=1))
     sigs = {(r['group'], r['seed']): r['sig'] for r in lms}
-    metrics = {(r['group'], r['seed']): r['metrics'] for r in data['runs'] if r.get('label') == 'codec'}
-    return {key: {'sig': sig, 'metrics': metrics.get(key, {})} for key, sig in sigs.items()}
+    codecs = {(r['group'], r['seed']): r for r in data['runs'] if r.get('label') == 'codec'}
+    return {key: {'sig': sig, 'metrics': codecs.get(key, {}).get('metrics', {}),
+                  **{k: v for k, v in codecs.get(key, {}).items() if k == 'weights_sha256'}}
+            for key, sig in sigs.items()}
 
 
 def check_same_codecs(imported: CodecRuns, fresh: CodecRuns, metric: str = 'tc_cond_delay') -> None:
-    """Refuse when a codec reproduced here (same codec, seed and signature) measures otherwise than the imported
-    record: its tokens are not the ones the imported LMs were trained on."""
+    """Refuse when a codec reproduced here (same codec, seed and signature) is not the imported record's: its
+    tokens are not the ones the imported LMs were trained on. Both records fingerprinted: the weights must be
+    bit-identical; else (older records) `metric` must agree to `SAME_CODEC_RTOL`."""
     for key, run in fresh.items():
         old = imported.get(key)
-        if old is None or old['sig'] != run['sig'] or metric not in old['metrics']:
+        if old is None or old['sig'] != run['sig']:
             continue
-        a, b = float(run['metrics'][metric]), float(old['metrics'][metric])
-        if not math.isclose(a, b, rel_tol=SAME_CODEC_RTOL):
-            raise SystemExit(f"codec {key[0]} seed {key[1]} (//sig/{run['sig']}) retrained here has {metric} {a!r}, "
+        if old.get('weights_sha256') and run.get('weights_sha256'):
+            what, a, b = 'weights sha256', run['weights_sha256'], old['weights_sha256']
+            same = a == b
+        elif metric in old['metrics']:
+            what, a, b = metric, float(run['metrics'][metric]), float(old['metrics'][metric])
+            same = math.isclose(a, b, rel_tol=SAME_CODEC_RTOL)
+        else:
+            continue
+        if not same:
+            raise SystemExit(f"codec {key[0]} seed {key[1]} (//sig/{run['sig']}) retrained here has {what} {a!r}, "
                              f"the imported study's record {b!r}: its tokens differ, so the imported LM runs do not "
                              "describe it (train without --resume-from, or into another --out)")
 

@@ -54,6 +54,7 @@ def schedule_of(args: argparse.Namespace) -> Schedule:
 
 
 def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
+    from ..models.fingerprint import checkpoint_fingerprint
     from .evaluation import evaluate_checkpoint
     from .claims import with_derived
     records = []
@@ -70,6 +71,7 @@ def evaluate_all(statuses: tp.Sequence[dict], runs, protocol) -> tp.List[dict]:
         metrics = evaluate_checkpoint(folder / CHECKPOINT_NAME, protocol, cache=folder / 'reproduce_eval.json',
                                       audio=audio)
         records.append({'group': run.group, 'label': run.label, 'seed': run.seed, 'sig': status['sig'],
+                        'weights_sha256': checkpoint_fingerprint(folder / CHECKPOINT_NAME),
                         'train_seconds': status['seconds'], 'metrics': with_derived(metrics)})
         logger.info("%s: tc_delay %.3g, mmd %.3g, msspec %.4g, si-snr %.1f dB, log-mel corr %.3f, cross corr %.3f, "
                     "min usage %.2f, fad %s", run.name, metrics['tc_delay'], metrics['mmd'], metrics['msspec'],

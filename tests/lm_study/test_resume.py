@@ -25,7 +25,8 @@ def test_import_writes_the_lm_records_and_keeps_existing_ones(tmp_path):
     assert json.loads(kept.read_text()) == {'mine': 1}
     mmd4 = next(r for r in lms if (r['group'], r['label'], r['seed']) == ('mmd', 'flatten', 4))
     codec4 = next(r for r in _committed()['runs'] if (r['group'], r['label'], r['seed']) == ('mmd', 'codec', 4))
-    assert codecs['mmd', 4] == {'sig': mmd4['sig'], 'metrics': codec4['metrics']}
+    fingerprint = {'weights_sha256': codec4['weights_sha256']} if 'weights_sha256' in codec4 else {}
+    assert codecs['mmd', 4] == {'sig': mmd4['sig'], 'metrics': codec4['metrics'], **fingerprint}
 
 
 def test_a_retrained_codec_that_measures_otherwise_is_refused():
@@ -34,6 +35,19 @@ def test_a_retrained_codec_that_measures_otherwise_is_refused():
     check_same_codecs(imported, {('mmd', 4): {'sig': 'other', 'metrics': {'tc_cond_delay': 1.0}}})  # not the same
     with pytest.raises(SystemExit, match=r'mmd seed 4 \(//sig/abc\).*7\.2500001'):
         check_same_codecs(imported, {('mmd', 4): {'sig': 'abc', 'metrics': {'tc_cond_delay': 7.2500001}}})
+
+
+def test_fingerprinted_codecs_must_have_the_same_weights():
+    imported = {('mmd', 4): {'sig': 'abc', 'weights_sha256': 'f00d', 'metrics': {'tc_cond_delay': 7.25}}}
+    check_same_codecs(imported, {('mmd', 4): {'sig': 'abc', 'weights_sha256': 'f00d', 'metrics': {}}})
+    # the same statistics do not make the same weights once both sides carry a fingerprint
+    with pytest.raises(SystemExit, match=r"mmd seed 4 \(//sig/abc\).*weights sha256 'beef'.*'f00d'"):
+        check_same_codecs(imported, {('mmd', 4): {'sig': 'abc', 'weights_sha256': 'beef',
+                                                  'metrics': {'tc_cond_delay': 7.25}}})
+    # a record without one (older studies) falls back on the statistics
+    check_same_codecs(imported, {('mmd', 4): {'sig': 'abc', 'metrics': {'tc_cond_delay': 7.25}}})
+    with pytest.raises(SystemExit, match='tc_cond_delay'):
+        check_same_codecs(imported, {('mmd', 4): {'sig': 'abc', 'metrics': {'tc_cond_delay': 7.5}}})
 
 
 def test_resumed_report_reproduces_the_committed_one(tmp_path):
