@@ -32,6 +32,7 @@ from ..metrics.spectral_flatness import median_flatness
 logger = logging.getLogger('audiocraft_mmd.lm_study.fad_table')
 HOP_SECONDS = 1.0
 RMS = 10 ** (-20 / 20)
+SAMPLE_RATE = 32000  # the rate of the study's codecs: held-out pieces are read at it
 
 
 def noise(kind: str, num: int, seconds: float, sample_rate: int, seed: int = 0) -> torch.Tensor:
@@ -73,11 +74,12 @@ def heldout_waves(sample_rate: int) -> tp.List[torch.Tensor]:
 
 @torch.no_grad()
 def reconstruct(codec, waves: tp.Sequence[torch.Tensor], chunk_seconds: float = 10.) -> tp.List[torch.Tensor]:
+    """Each wave [C, L] through the codec in chunks; a tail under a quarter chunk is dropped, a short wave kept."""
     chunk = int(chunk_seconds * codec.sample_rate)
     out = []
     for w in waves:
         parts = [codec.decode(*codec.encode(w[None, :, i:i + chunk]))[0] for i in range(0, w.shape[-1], chunk)
-                 if w.shape[-1] - i >= chunk // 4]
+                 if i == 0 or w.shape[-1] - i >= chunk // 4]
         out.append(torch.cat(parts, -1))
     return out
 
@@ -110,7 +112,72 @@ def packaged_rows(name: str, clips: int, seconds: float, reference: torch.Tensor
     return rows
 
 
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+def reference_rows(reference: torch.Tensor, emb: Embedder, waves: tp.Sequence[torch.Tensor], clips: int,
+                   clip_seconds: float, sample_rate: int) -> tp.List[dict]:
+    """The rows whose answer is known: real held-out pieces, real train crops, white and pink noise."""
+    from ..reproduce_lm.quality import random_crops
+    rows = [row('real held-out pieces (valid + evaluate)', 'real', reference,
+                torch.cat([emb.model(w, sample_rate, name='heldout').embeddings for w in waves]), waves)]
+    crops = random_crops(DATASET_EGS / 'train', clips, clip_seconds, sample_rate)
+    rows.append(row(f'real train crops ({clips} x {clip_seconds:g} s)', 'real', reference,
+                    emb.clips(crops, sample_rate), crops))
+    for kind in ('white', 'pink'):
+        audio = noise(kind, clips, clip_seconds, sample_rate)
+        rows.append(row(f'{kind} noise ({clips} x {clip_seconds:g} s)', 'noise', reference,
+                        emb.clips(audio, sample_rate), audio))
+    return rows
+
+
+@torch.no_grad()
+def study_rows(name: str, seed: int, codec, study: Path, patterns: tp.Sequence[str], reference: torch.Tensor,
+               waves: tp.Sequence[torch.Tensor], emb: Embedder, clips: int, clip_seconds: float,
+               sample_rate: int = SAMPLE_RATE) -> tp.List[dict]:
+    """The rows of one (codec, seed) of a study: the codec's reconstructions of the held-out `waves` (at
+    `sample_rate`), and `clips` generations of each of its LMs whose weights are in `study`. Each LM's FAD is
+    also written beside its run (`runs/<lm>_fad.json`) for the study's report."""
+    from .lm import LMConfig, build_lm
+    from .generation import generate_long
+    from .resume import run_path
+    if codec.sample_rate != sample_rate:
+        raise ValueError(f"codec {name} seed {seed} runs at {codec.sample_rate} Hz, the held-out pieces were read "
+                         f"at {sample_rate} Hz")
+    rec = reconstruct(codec, waves)
+    rows = [row(f'{name} seed {seed}: reconstructions of the held-out pieces', 'codec', reference,
+                torch.cat([emb.model(w, codec.sample_rate, name='rec').embeddings for w in rec]), rec)]
+    config = LMConfig()
+    for pattern in patterns:
+        weights = run_path(study, name, pattern, seed).with_suffix('.pt')
+        if not weights.exists():
+            continue
+        lm = build_lm(pattern, codec.num_codebooks, codec.cardinality, config)
+        lm.load_state_dict(torch.load(weights, weights_only=True))
+        codes = generate_long(lm.eval(), clips, int(clip_seconds * codec.frame_rate), config.frames,
+                              config.frames // 2, seed=seed)
+        audio = torch.cat([codec.decode(codes[i:i + 16]) for i in range(0, len(codes), 16)])
+        r = row(f'{name} seed {seed}: {pattern} LM generations', 'generation', reference,
+                emb.clips(audio, codec.sample_rate), audio)
+        rows.append(r)
+        weights.with_name(weights.stem + '_fad.json').write_text(json.dumps(
+            {'metrics': {k: r[k] for k in ('fad_inf', 'fad_inf_se', 'fad_full', 'flatness')}}))
+    return rows
+
+
+def write_table(out: Path, reference_path: Path, reference_patches: int, rows: tp.Sequence[dict]) -> None:
+    """`out` (JSON) and the markdown table beside it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({'reference': repo_relative(reference_path),
+                               'reference_patches': reference_patches, 'rows': list(rows)}, indent=1) + '\n')
+    lines = ['# FAD validation (musicnn, FAD-infinity ± bootstrap SE)', '',
+             f'Reference: the `reference` split ({reference_patches} patches of 3 s every {HOP_SECONDS:g} s).', '',
+             'Flatness: median spectral flatness of the set\'s STFT frames (`metrics.spectral_flatness`; white '
+             'noise ~0.56, music far lower), an embedding-free check of noise-likeness.', '',
+             '| set | kind | FAD-inf | SE | plain FAD | patches | flatness |', '|---|---|---|---|---|---|---|']
+    lines += [f"| {r['set']} | {r['kind']} | {r['fad_inf']:.2f} | {r['fad_inf_se']:.2f} | {r['fad_full']:.2f} | "
+              f"{int(r['fad_patches'])} | {r['flatness']:.4f} |" for r in rows]
+    out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
+
+
+def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--study', type=Path, help="the LM study's folder (rows for its LMs)")
     p.add_argument('--codec-results', type=Path, nargs='+', default=[],
@@ -123,69 +190,30 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     p.add_argument('--clip-seconds', type=float, default=10.)
     p.add_argument('--reference', type=Path, default=DATASET_EGS / 'reference')
     p.add_argument('--out', type=Path, required=True, help="JSON of the table (a .md beside it)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(name)s %(levelname)s %(message)s')
     torch.set_num_threads(1)
     from ..models.loaders import load_compression_model
-    from .lm import LMConfig, build_lm
-    from .generation import generate_long
     from .report import codec_runs
-    from .resume import run_path
-    from ..reproduce_lm.quality import random_crops as audio_crops
     emb = Embedder()
     reference = emb.manifest(args.reference)
     logger.info("reference: %d patches from %s", len(reference), args.reference)
     runs = codec_runs(args.codec_results)
-    rows = []
-    sr = 32000
-    waves = heldout_waves(sr)
-    rows.append(row('real held-out pieces (valid + evaluate)', 'real', reference,
-                    torch.cat([emb.model(w, sr, name='heldout').embeddings for w in waves]), waves))
-    crops = audio_crops(DATASET_EGS / 'train', args.clips, args.clip_seconds, sr)
-    rows.append(row(f'real train crops ({args.clips} x {args.clip_seconds:g} s)', 'real', reference,
-                    emb.clips(crops, sr), crops))
-    for kind in ('white', 'pink'):
-        clips = noise(kind, args.clips, args.clip_seconds, sr)
-        rows.append(row(f'{kind} noise ({args.clips} x {args.clip_seconds:g} s)', 'noise', reference,
-                        emb.clips(clips, sr), clips))
-    config = LMConfig()
+    waves = heldout_waves(SAMPLE_RATE)
+    rows = reference_rows(reference, emb, waves, args.clips, args.clip_seconds, SAMPLE_RATE)
     for seed in args.seeds:
-        for codec_name in args.codecs:
-            if (codec_name, seed) not in runs:
-                continue
-            codec = load_compression_model(SIG_PREFIX + runs[codec_name, seed]['sig']).eval()
-            rec = reconstruct(codec, waves)
-            rows.append(row(f'{codec_name} seed {seed}: reconstructions of the held-out pieces', 'codec', reference,
-                            torch.cat([emb.model(w, sr, name='rec').embeddings for w in rec]), rec))
-            for pattern in args.patterns:
-                weights = run_path(args.study, codec_name, pattern, seed).with_suffix('.pt')
-                if not weights.exists():
-                    continue
-                lm = build_lm(pattern, codec.num_codebooks, codec.cardinality, config)
-                lm.load_state_dict(torch.load(weights, weights_only=True))
-                lm.eval()
-                frames = int(args.clip_seconds * codec.frame_rate)
-                codes = generate_long(lm, args.clips, frames, config.frames, config.frames // 2, seed=seed)
-                with torch.no_grad():
-                    audio = torch.cat([codec.decode(codes[i:i + 16]) for i in range(0, len(codes), 16)])
-                r = row(f'{codec_name} seed {seed}: {pattern} LM generations', 'generation', reference,
-                        emb.clips(audio, codec.sample_rate), audio)
-                rows.append(r)
-                weights.with_name(weights.stem + '_fad.json').write_text(json.dumps(
-                    {'metrics': {k: r[k] for k in ('fad_inf', 'fad_inf_se', 'fad_full', 'flatness')}}))
+        for name in args.codecs:
+            if (name, seed) in runs:
+                codec = load_compression_model(SIG_PREFIX + runs[name, seed]['sig']).eval()
+                rows += study_rows(name, seed, codec, args.study, args.patterns, reference, waves, emb,
+                                   args.clips, args.clip_seconds)
     for name in args.packaged:
         rows += packaged_rows(name, args.clips, args.clip_seconds, reference, waves, emb)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({'reference': repo_relative(args.reference),
-                                    'reference_patches': len(reference), 'rows': rows}, indent=1) + '\n')
-    lines = ['# FAD validation (musicnn, FAD-infinity ± bootstrap SE)', '',
-             f'Reference: the `reference` split ({len(reference)} patches of 3 s every {HOP_SECONDS:g} s).', '',
-             'Flatness: median spectral flatness of the set\'s STFT frames (`metrics.spectral_flatness`; white '
-             'noise ~0.56, music far lower), an embedding-free check of noise-likeness.', '',
-             '| set | kind | FAD-inf | SE | plain FAD | patches | flatness |', '|---|---|---|---|---|---|---|']
-    lines += [f"| {r['set']} | {r['kind']} | {r['fad_inf']:.2f} | {r['fad_inf_se']:.2f} | {r['fad_full']:.2f} | "
-              f"{int(r['fad_patches'])} | {r['flatness']:.4f} |" for r in rows]
-    args.out.with_suffix('.md').write_text('\n'.join(lines) + '\n')
+    write_table(args.out, args.reference, len(reference), rows)
     return 0
 
 
