@@ -107,6 +107,7 @@ def markdown(summary: dict, claims: tp.Sequence[dict], config: dict, seeds, code
 
 
 def write_report(out: Path, runs, seeds, codecs, config) -> tp.Dict[str, Path]:
+    from ..models.fingerprint import platform_fingerprint
     records = load_runs(out)
     allr = [*records, *pairs(records), *codec_records(runs, seeds, codecs)]
     summary = summarize([{k: v for k, v in r.items() if k != 'history'} for r in allr])
@@ -114,7 +115,7 @@ def write_report(out: Path, runs, seeds, codecs, config) -> tp.Dict[str, Path]:
     cfg = dataclasses.asdict(config)
     out.mkdir(parents=True, exist_ok=True)
     paths = {'json': out / 'results.json', 'markdown': out / 'report.md'}
-    paths['json'].write_text(json.dumps({'config': cfg, 'seeds': list(seeds), 'runs': allr, 'summary': summary,
-                                         'claims': claims}, indent=1) + '\n')
+    paths['json'].write_text(json.dumps({'config': cfg, 'seeds': list(seeds), 'platform': platform_fingerprint(),
+                                         'runs': allr, 'summary': summary, 'claims': claims}, indent=1) + '\n')
     paths['markdown'].write_text(markdown(summary, claims, cfg, seeds, codecs, records))
     return paths

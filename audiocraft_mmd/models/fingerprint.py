@@ -1,11 +1,14 @@
-"""A fingerprint of a model's weights: which codec a record describes, not only which config trained it.
+"""Fingerprints of what a record's numbers depend on beyond its config: the weights, and the platform.
 
 A Dora signature names a config. On CPU the same config does not give the same weights on another machine (docs/
-lm_study: a retrained trunk measured TC 4.611 against 4.581), so a study that reuses a codec's records checks the
-weights themselves: sha256 over every tensor's name, dtype, shape and bytes, in sorted name order.
+lm_study: a retrained trunk measured TC 4.611 against 4.581; the demo codec trained with the kernels capped at
+AVX2 differs from the AVX-512 one), so a study that reuses a codec's records checks the weights themselves:
+sha256 over every tensor's name, dtype, shape and bytes, in sorted name order; and reports record the platform.
 """
 import hashlib
+import os
 from pathlib import Path
+import platform
 import typing as tp
 
 import torch
@@ -32,3 +35,27 @@ def checkpoint_fingerprint(checkpoint: tp.Union[str, Path]) -> str:
     if not weights:
         raise ValueError(f"{checkpoint} holds no model weights (no best_state.model)")
     return state_fingerprint(weights)
+
+
+# Environment variables that cap the instruction set of torch's kernels, MKL and oneDNN.
+ISA_VARIABLES = ('ATEN_CPU_CAPABILITY', 'MKL_ENABLE_INSTRUCTIONS', 'MKL_CBWR', 'ONEDNN_MAX_CPU_ISA')
+
+
+def cpu_model() -> str:
+    """The CPU's model name with its family and model numbers (a name like 'AMD EPYC' hides the generation)."""
+    fields = {}
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            key, _, value = line.partition(':')
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or platform.machine()
+    return f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, model {fields.get('model', '?')})"
+
+
+def platform_fingerprint() -> tp.Dict[str, tp.Any]:
+    """The CPU, torch and the instruction set its kernels dispatch to, with any cap set in the environment."""
+    import torch.backends.cpu
+    return {'cpu': cpu_model(), 'torch': torch.__version__,
+            'cpu_capability': torch.backends.cpu.get_cpu_capability(),
+            'isa_caps': {k: os.environ[k] for k in ISA_VARIABLES if k in os.environ}}

@@ -113,9 +113,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     summary = summarize(records)
     claims, ablations = paper_claims(summary), ablation_rows(summary)
     seed_of = {Path(s['folder']): r.seed for r, s in zip(runs, statuses) if r.is_trunk}
+    from ..models.fingerprint import platform_fingerprint
     meta = {'base_solver': BASE_SOLVER, 'common': list(args.common), 'seeds': list(schedule.seeds),
             'groups': list(schedule.groups), 'schedule': dataclasses.asdict(schedule), 'quick': args.quick,
-            'protocol': protocol.key(), 'statuses': statuses,
+            'protocol': protocol.key(), 'statuses': statuses, 'platform': platform_fingerprint(),
             'kernel_factors': {seed_of[f]: v for f, v in factors_of.items() if f in seed_of},
             'n_segments': int(records[0]['metrics']['n_segments']) if records else 0,
             'train_wall_seconds': train_seconds, 'total_wall_seconds': time.time() - begin}

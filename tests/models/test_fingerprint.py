@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from audiocraft_mmd.lm_study.report import codec_records
-from audiocraft_mmd.models.fingerprint import checkpoint_fingerprint, state_fingerprint
+from audiocraft_mmd.models.fingerprint import (ISA_VARIABLES, checkpoint_fingerprint, platform_fingerprint,
+                                               state_fingerprint)
 
 
 def _state(seed: int = 0) -> dict:
@@ -55,3 +56,14 @@ def test_the_study_keeps_the_reproduction_s_fingerprint():
     rows = {r['seed']: r for r in codec_records(runs, seeds=[0, 1], codecs=['mmd'])}
     assert rows[0]['weights_sha256'] == 'f00d' and rows[0]['metrics'] == {'tc_cond_delay': 7.0}
     assert 'weights_sha256' not in rows[1]
+
+
+def test_platform_names_the_dispatched_instruction_set_and_the_caps_set(monkeypatch):
+    for name in ISA_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('ATEN_CPU_CAPABILITY', 'avx2')
+    found = platform_fingerprint()
+    assert found['torch'] == torch.__version__
+    assert found['cpu_capability'] == torch.backends.cpu.get_cpu_capability()  # of this process, set at start
+    assert found['isa_caps'] == {'ATEN_CPU_CAPABILITY': 'avx2'}
+    assert found['cpu']
