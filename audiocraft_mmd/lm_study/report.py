@@ -51,10 +51,11 @@ def pairs(records: tp.Sequence[dict]) -> tp.List[dict]:
 def codec_records(runs: tp.Mapping[tp.Tuple[str, int], dict], seeds, codecs) -> tp.List[dict]:
     """The study's codec rows; with the weights' fingerprint where the reproduction recorded it (`lm_study.resume`
     checks a retrained codec against it)."""
+    from ..models.fingerprint import fingerprint_field
+
     def record(c: str, s: int) -> dict:
         run = runs[c, s]
-        fingerprint = {'weights_sha256': run['weights_sha256']} if run.get('weights_sha256') else {}
-        return {'group': c, 'label': 'codec', 'seed': s, **fingerprint,
+        return {'group': c, 'label': 'codec', 'seed': s, **fingerprint_field(run),
                 'metrics': {m: float(run['metrics'][m]) for m in CODEC_METRICS if m in run['metrics']}}
     return [record(c, s) for s in seeds for c in codecs if (c, s) in runs]
 

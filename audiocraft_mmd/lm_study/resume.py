@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 import typing as tp
 
+from ..models.fingerprint import fingerprint_field
+
 CodecRuns = tp.Dict[tp.Tuple[str, int], dict]
 # a retrained codec equals the imported one: same float64 statistics of the same tokens, up to the JSON round trip
 SAME_CODEC_RTOL = 1e-9
@@ -24,7 +26,7 @@ def run_path(out: Path, codec: str, pattern: str, seed: int) -> Path:
 
 def import_study(results: Path, out: Path) -> CodecRuns:
     """Write the LM records of `results` (a study's results.json) into `out`'s run cache, keeping any record
-    already there, and return {(codec, seed): {'sig', 'metrics'}} built from its codec and LM records."""
+    already there, and return {(codec, seed): {'sig', 'metrics'[, 'weights_sha256']}} from its codec and LM records."""
     data = json.loads(Path(results).read_text())
     lms = [r for r in data['runs'] if 'history' in r and 'key' in r]
     if not lms:
@@ -36,9 +38,8 @@ def import_study(results: Path, out: Path) -> CodecRuns:
             path.write_text(json.dumps(record, indent=1))
     sigs = {(r['group'], r['seed']): r['sig'] for r in lms}
     codecs = {(r['group'], r['seed']): r for r in data['runs'] if r.get('label') == 'codec'}
-    return {key: {'sig': sig, 'metrics': codecs.get(key, {}).get('metrics', {}),
-                  **{k: v for k, v in codecs.get(key, {}).items() if k == 'weights_sha256'}}
-            for key, sig in sigs.items()}
+    return {key: {'sig': sig, 'metrics': codec.get('metrics', {}), **fingerprint_field(codec)}
+            for key, sig in sigs.items() for codec in [codecs.get(key, {})]}
 
 
 def check_same_codecs(imported: CodecRuns, fresh: CodecRuns, metric: str = 'tc_cond_delay') -> None:

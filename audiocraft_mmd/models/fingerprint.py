@@ -29,12 +29,13 @@ def checkpoint_fingerprint(checkpoint: tp.Union[str, Path]) -> str:
     """The fingerprint of the weights `load_compression_model` loads: a solver checkpoint's best model state, or an
     exported package's weights."""
     from ..compat.checkpoints import load_state
-    state = load_state(checkpoint)
-    best = state.get('best_state') or {}
-    weights = best if 'exported' in state else best.get('model')
-    if not weights:
-        raise ValueError(f"{checkpoint} holds no model weights (no best_state.model)")
-    return state_fingerprint(weights)
+    from .loaders import model_weights
+    return state_fingerprint(model_weights(load_state(checkpoint), checkpoint))
+
+
+def fingerprint_field(record: tp.Mapping[str, tp.Any]) -> tp.Dict[str, str]:
+    """{'weights_sha256': ...} of a codec record that has one, else {} (records written before it existed)."""
+    return {'weights_sha256': record['weights_sha256']} if record.get('weights_sha256') else {}
 
 
 # Environment variables that cap the instruction set of torch's kernels, MKL and oneDNN.

@@ -17,6 +17,16 @@ from ..solver_kinds import COMPRESSION_SOLVERS
 logger = logging.getLogger(__name__)
 
 
+def model_weights(state: dict, source: tp.Union[str, Path]) -> dict:
+    """The model's state dict in a solver checkpoint's state or an exported package."""
+    # exported packages hold the state dict itself under best_state; solver checkpoints hold {'model': ...}
+    best = state.get('best_state') or {}
+    weights = best if 'exported' in state else best.get('model')
+    if not weights:
+        raise ValueError(f"{source} holds no model weights (no best_state.model)")
+    return weights
+
+
 def compression_model_from_state(state: dict, source: tp.Union[str, Path], device: str = 'cpu'):
     """Build a CompressionModel from a solver checkpoint's state or an exported package."""
     from .builders import get_compression_model
@@ -26,11 +36,7 @@ def compression_model_from_state(state: dict, source: tp.Union[str, Path], devic
                          f"({COMPRESSION_SOLVERS})")
     cfg.device = str(device)
     model = get_compression_model(cfg)  # ours: knows our quantizers (pvq) as well as audiocraft's
-    # exported packages hold the state dict itself under best_state; solver checkpoints hold {'model': ...}
-    best = state.get('best_state') or {}
-    weights = best if 'exported' in state else best.get('model')
-    if not weights:
-        raise ValueError(f"{source} holds no model weights (no best_state.model)")
+    weights = model_weights(state, source)
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
