@@ -56,9 +56,10 @@ demo: install $(DATA_STAMP)
 	$(DORA) run $(DEMO_ARGS)
 	$(VPY) -m audiocraft_mmd.xp_summary $(DEMO_ARGS)
 
+# PYTEST_ARGS narrows the run (a path, -k EXPR), e.g. `make test PYTEST_ARGS=tests/grids`.
 test: install
 	$(VPY) -m audiocraft_mmd.doctor
-	$(VPY) -m pytest -m "not slow and not slurm" -q --basetemp=.pytest_tmp
+	$(VPY) -m pytest -m "not slow and not slurm" -q --basetemp=.pytest_tmp $(PYTEST_ARGS)
 
 test-slow: install
 	$(VPY) -m pytest -m "slow and not slurm" -q --basetemp=.pytest_tmp

@@ -50,7 +50,8 @@ hidden+=("$HOME")
 mkdir -p "$scratch/home"
 export HOME="$scratch/home"
 unset XDG_CACHE_HOME XDG_CONFIG_HOME XDG_DATA_HOME HF_HOME HF_HUB_CACHE TORCH_HOME UV_CACHE_DIR PIP_CACHE_DIR \
-      SLURM_CONF AUDIOCRAFT_MMD_DORA_DIR AUDIOCRAFT_MMD_TEAM AUDIOCRAFT_TEAM AUDIOCRAFT_CONFIG
+      SLURM_CONF AUDIOCRAFT_MMD_DORA_DIR AUDIOCRAFT_MMD_TEAM AUDIOCRAFT_TEAM AUDIOCRAFT_CONFIG \
+      AUDIOCRAFT_CLUSTER AUDIOCRAFT_DORA_DIR
 
 # What submitit's shutil.which sees (bash's own lookup still names a non-executable file): no executable left.
 IFS=: read -ra path_dirs <<<"$PATH:/usr/sbin:/sbin"
