@@ -77,16 +77,16 @@ bench: install
 	$(VPY) benchmarks/bench_musicnn.py
 
 reproduce: install $(DATA_STAMP)
-	$(VPY) -m audiocraft_mmd.reproduce
+	$(VPY) -m audiocraft_mmd.studies.codecs
 
 reproduce-quick: install $(DATA_STAMP)
-	$(VPY) -m audiocraft_mmd.reproduce --quick
+	$(VPY) -m audiocraft_mmd.studies.codecs --quick
 
 # LM study (delay vs flatten LMs on the codecs of `make reproduce`, read from its results.json; missing
 # codecs are trained by it). Flatten LMs generate 16 clips (timing, no FAD): 256 would add ~15 min per
 # flatten LM on 2 cores. REPRODUCE_LM_ARGS=--quick for the ~30 min version.
 reproduce-lm: install $(DATA_STAMP)
-	$(VPY) -m audiocraft_mmd.reproduce_lm --codec-results reports/reproduce/results.json --flatten-clips 16 \
+	$(VPY) -m audiocraft_mmd.studies.lm.solver --codec-results reports/reproduce/results.json --flatten-clips 16 \
 		$(REPRODUCE_LM_ARGS)
 
 lint: install

@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from audiocraft_mmd.metrics.fad import FrechetAudioDistanceMetric, frechet_audio_distance
-from audiocraft_mmd.metrics.music_embedding import MusicnnEmbedder, log_mel, prepare_waveform, to_patches
+from audiocraft_mmd.music_quality.fad import FrechetAudioDistanceMetric, frechet_audio_distance
+from audiocraft_mmd.music_quality.musicnn.embedding import MusicnnEmbedder, log_mel, prepare_waveform, to_patches
 
 
 def _best_of(fn, repeats: int = 3) -> float:

@@ -5,7 +5,7 @@
 #
 #   1. Here (CPU): bash scripts/device_check.sh --prepare     # .whl/: audiocraft and the packages the image lacks
 #                  bash scripts/device_lm_study.sh --prepare CODEC_RESULTS.json
-#      -> device_data/lm_study/{codecs.json,tokens/} (the token caches of python -m audiocraft_mmd.lm_study
+#      -> device_data/lm_study/{codecs.json,tokens/} (the token caches of python -m audiocraft_mmd.studies.lm.tokens
 #         --tokens-only; int16, a few MiB per codec).
 #   2. run(command="bash scripts/device_lm_study.sh", carry=[".whl", "device_data"], timeout_s=600)
 #      -> $OUT/lm_study/{report.md,results.json,runs/}: copy into docs/lm_study/device/ and commit.
@@ -24,7 +24,7 @@ if [ "$MODE" = prepare ]; then
   mkdir -p "$DATA"
   cp "$2" "$DATA/codecs.json"
   # shellcheck disable=SC2086
-  .venv/bin/python -m audiocraft_mmd.lm_study --codec-results "$DATA/codecs.json" --seeds $SEEDS --codecs $CODECS \
+  .venv/bin/python -m audiocraft_mmd.studies.lm.tokens --codec-results "$DATA/codecs.json" --seeds $SEEDS --codecs $CODECS \
     --out "$DATA" --tokens-only || exit 1
   du -sh "$DATA"
   exit 0
@@ -55,7 +55,7 @@ pids=""
 for seed in $SEEDS; do
   for codec in $CODECS; do
     # shellcheck disable=SC2086
-    "$PY" -m audiocraft_mmd.lm_study --codec-results "$DATA/codecs.json" --seeds "$seed" --codecs "$codec" \
+    "$PY" -m audiocraft_mmd.studies.lm.tokens --codec-results "$DATA/codecs.json" --seeds "$seed" --codecs "$codec" \
       --out "$OUTDIR" --device "$DEVICE" $ARGS --stage train > "$OUTDIR/train_${codec}_${seed}.log" 2>&1 &
     pids="$pids $!"
   done
@@ -63,7 +63,7 @@ done
 rc=0
 for pid in $pids; do wait "$pid" || rc=1; done
 # shellcheck disable=SC2086
-"$PY" -m audiocraft_mmd.lm_study --codec-results "$DATA/codecs.json" --seeds $SEEDS --codecs $CODECS --out "$OUTDIR" \
+"$PY" -m audiocraft_mmd.studies.lm.tokens --codec-results "$DATA/codecs.json" --seeds $SEEDS --codecs $CODECS --out "$OUTDIR" \
   $ARGS --stage report || rc=1
 echo "trained and reported in $(($(date +%s) - start)) s (exit $rc): $OUTDIR"
 [ "$MODE" = dry ] && tail -n 30 "$OUTDIR"/*/report.md "$OUTDIR"/report.md 2>/dev/null | head -40

@@ -1,5 +1,5 @@
-"""Write tests/metrics/data/musicnn_tf_reference.npz: the ORIGINAL musicnn TensorFlow model's outputs on
-the signals of tests/metrics/musicnn_reference.py. Run once, in a throwaway environment (TensorFlow is
+"""Write tests/music_quality/musicnn/data/musicnn_tf_reference.npz: the ORIGINAL musicnn TensorFlow model's outputs on
+the signals of tests/music_quality/musicnn/musicnn_reference.py. Run once, in a throwaway environment (TensorFlow is
 never a dependency of this project):
 
     python3 -m venv /tmp/tfenv
@@ -27,7 +27,8 @@ N_FRAMES = 187
 
 
 def _signals() -> dict:
-    spec = importlib.util.spec_from_file_location('musicnn_reference', ROOT / 'tests/metrics/musicnn_reference.py')
+    reference = ROOT / 'tests/music_quality/musicnn/musicnn_reference.py'
+    spec = importlib.util.spec_from_file_location('musicnn_reference', reference)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.reference_signals()
@@ -65,7 +66,7 @@ def main():
             probs, penultimate = run_model(model, patches)
             out[f'{name}/{model}/tags'] = probs.astype(np.float32)
             out[f'{name}/{model}/penultimate'] = penultimate.astype(np.float32)
-    target = ROOT / 'tests/metrics/data/musicnn_tf_reference.npz'
+    target = ROOT / 'tests/music_quality/musicnn/data/musicnn_tf_reference.npz'
     np.savez_compressed(target, **out)
     print(f"wrote {target}: {len(out)} arrays, tensorflow {tf.__version__}, librosa {librosa.__version__}")
 

@@ -1,6 +1,10 @@
-"""The package's import graph (every `import`, at module level or inside a function): no circle, and no module of
-the layers below the solvers (data, quantization, compat, losses, metrics, models) imports the solvers or the
-reproduction harnesses. Read from the source with `ast`, so a late import inside a function counts too."""
+"""The package's import graph (every `import`, at module level or inside a function): no circle; no module of the
+layers below the solvers (data, quantization, compat, losses, metrics, music_quality, models) imports the solvers
+or the studies, and the solvers do not import the studies; the two metric concerns (codebook independence in
+`metrics`, music quality in `music_quality`) never import each other; sibling studies (`studies.codecs` and
+`studies.lm`, and the LM study's engines `solver` and `tokens`) share code only through what stands above them
+in the tree (`studies.common`, `studies.lm`'s own modules). Read from the source with `ast`, so a late import
+inside a function counts too."""
 import ast
 from pathlib import Path
 import typing as tp
@@ -8,8 +12,10 @@ import typing as tp
 import audiocraft_mmd
 
 PACKAGE = Path(audiocraft_mmd.__file__).parent
-LOWER = ('data', 'quantization', 'compat', 'losses', 'metrics', 'models')
-UPPER = ('solvers', 'reproduce', 'reproduce_lm', 'lm_study')
+LOWER = ('data', 'quantization', 'compat', 'losses', 'metrics', 'music_quality', 'models')
+UPPER = ('solvers', 'studies')
+# package -> its sub-packages that must not import each other
+SIBLINGS = {'audiocraft_mmd.studies': ('codecs', 'lm'), 'audiocraft_mmd.studies.lm': ('solver', 'tokens')}
 
 
 def _modules() -> tp.Dict[str, Path]:
@@ -71,3 +77,37 @@ def test_lower_layers_do_not_import_the_solvers_or_reproduction():
               if name.split('.')[1:2] and name.split('.')[1] in LOWER and target.split('.')[1:2]
               and target.split('.')[1] in UPPER]
     assert not upward, f"imports from below the solvers into them: {upward}"
+
+
+def _top(name: str) -> str:
+    """The package's first-level part of a module name (`audiocraft_mmd.metrics.fad` -> `metrics`)."""
+    return name.split('.')[1] if name.count('.') else ''
+
+
+def test_the_solvers_do_not_import_the_studies():
+    upward = [(name, target) for name, targets in import_graph().items() for target in targets
+              if _top(name) == 'solvers' and _top(target) == 'studies']
+    assert not upward, f"imports from the solvers into the studies: {upward}"
+
+
+def test_the_two_metric_concerns_do_not_import_each_other():
+    crossing = [(name, target) for name, targets in import_graph().items() for target in targets
+                if {_top(name), _top(target)} == {'metrics', 'music_quality'}]
+    assert not crossing, f"imports between codebook-independence and music-quality metrics: {crossing}"
+
+
+def _sibling(name: str, package: str, siblings: tp.Sequence[str]) -> tp.Optional[str]:
+    """Which of `package`'s `siblings` holds module `name` (None: none of them)."""
+    rest = name[len(package) + 1:].split('.')[0] if name.startswith(package + '.') else None
+    return rest if rest in siblings else None
+
+
+def test_sibling_studies_do_not_import_each_other():
+    graph = import_graph()
+    assert any(_sibling(n, p, s) for n in graph for p, s in SIBLINGS.items()), "the studies are not where expected"
+    crossing = []
+    for package, siblings in SIBLINGS.items():
+        for name, targets in graph.items():
+            here = _sibling(name, package, siblings)
+            crossing += [(name, t) for t in targets if here and _sibling(t, package, siblings) not in (None, here)]
+    assert not crossing, f"imports between sibling studies (share code through their parent instead): {crossing}"

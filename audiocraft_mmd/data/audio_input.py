@@ -6,7 +6,7 @@ and the shorter tail only when it holds at least `min_length` samples; it is nev
 would add artificial codes). The independence command line keeps every tail of at least one
 frame (`min_length` = hop), encoded as its own batch; `make reproduce` keeps full segments only
 (`min_length` = length), so that every model is evaluated on the same uniform [N, C, L] batches
-(`load_eval_audio`, the evaluation audio of `make reproduce`, `reproduce_lm` and the liveness calibration).
+(`load_eval_audio`, the evaluation audio of `make reproduce`, `make reproduce-lm` and the liveness calibration).
 """
 import dataclasses
 import math

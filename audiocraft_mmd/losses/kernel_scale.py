@@ -11,7 +11,7 @@ approximately consistent across kernels". What reaches the encoder is the gradie
 
 the geometric mean over stream sets (the ratios span orders of magnitude), and the kernel trains
 with `losses.mmd = weight * factor(k)`. Used by `benchmarks/kernel_factors.py` (synthetic streams)
-and `make reproduce` (streams of a trained trunk codec, `audiocraft_mmd.reproduce.kernel_factors`).
+and `make reproduce` (streams of a trained trunk codec, `audiocraft_mmd.studies.codecs.kernel_factors`).
 """
 import math
 import typing as tp

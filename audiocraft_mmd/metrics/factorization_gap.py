@@ -139,6 +139,11 @@ class FactorizationGap:
     def nats_per_frame(self) -> float:
         return self.delay.per_frame - self.flatten.per_frame
 
+    @property
+    def per_codebook(self) -> tp.List[float]:
+        """The gap of each codebook (nats per token): delay minus flatten CE of codebook k."""
+        return [d - f for d, f in zip(self.delay.per_codebook, self.flatten.per_codebook)]
+
     def as_dict(self) -> dict:
         out = {
             'delay': {**asdict(self.delay), 'per_frame': self.delay.per_frame},

@@ -10,9 +10,9 @@ from audiocraft.solvers import compression
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin, load_state, resolve_checkpoint
 from ..environment import PRETRAINED_PREFIX
 from ..config_validation import is_int, require
-from ..metrics import music_quality
 from ..metrics.liveness import Liveness, looks_collapsed
 from ..models import builders as model_builders, codec_training
+from . import music_metrics
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
@@ -59,13 +59,13 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
       correlation, code perplexity) in the valid stage (`liveness.valid_batches` batches) and the
       evaluate stage (all batches), and a warning when the codec looks collapsed.
     - with `metrics.fad.use`, `fad_musicnn` of reconstructions vs originals in the evaluate stage
-      (`audiocraft_mmd.metrics.music_quality`).
+      (`audiocraft_mmd.solvers.music_metrics`).
     """
     def __init__(self, cfg: omegaconf.DictConfig):
         if type(self) is CompressionSolver and cfg.losses.get('mmd', 0):
             raise ValueError(f"losses.mmd={cfg.losses.mmd} but solver=compression ignores the independence loss; "
                              "use solver=compression_mmd")
-        music_quality.check_music_metrics(cfg, generation=False)
+        music_metrics.check_music_metrics(cfg, generation=False)
         with _without_key(cfg.losses, 'mmd'):
             super().__init__(cfg)
 
@@ -133,7 +133,7 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
     def evaluate(self):
         metrics = super().evaluate()
         metrics.update(self.measure_liveness('evaluate'))
-        metrics.update(music_quality.evaluate_reconstruction_fad(self))
+        metrics.update(music_metrics.evaluate_reconstruction_fad(self))
         return metrics
 
     @property

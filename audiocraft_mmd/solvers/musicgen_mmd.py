@@ -11,7 +11,7 @@ from audiocraft.solvers import musicgen
 
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin
 from ..config_validation import require
-from ..metrics import music_quality
+from . import music_metrics
 from .compression import CompressionSolver
 
 
@@ -60,18 +60,18 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
     `compression_model_volume` (`audiocraft_mmd.models.fixed_volume`).
 
     The evaluate stage adds the offline music metrics (`metrics.fad.use`, `metrics.kld.use`:
-    `fad_musicnn`, `kld_musicnn`; see `audiocraft_mmd.metrics.music_quality`), checked at start.
+    `fad_musicnn`, `kld_musicnn`; see `audiocraft_mmd.solvers.music_metrics`), checked at start.
 
     Checkpoints store `xp.cfg` as a plain container (`WeightsOnlyCheckpointMixin`), so they resume,
     export and load with `weights_only=True`.
     """
 
     def __init__(self, cfg: omegaconf.DictConfig):
-        music_quality.check_music_metrics(cfg, generation=True)
+        music_metrics.check_music_metrics(cfg, generation=True)
         super().__init__(cfg)
 
     def evaluate(self) -> dict:
-        return {**super().evaluate(), **music_quality.evaluate_generation_metrics(self)}
+        return {**super().evaluate(), **music_metrics.evaluate_generation_metrics(self)}
 
     def build_model(self) -> None:
         from ..models.fixed_volume import for_language_model

@@ -230,7 +230,7 @@ def test_conditional_needs_codes_and_valid_names():
 def test_reproduce_protocol_mmds_stay_global():
     """`make reproduce` measures every codec with the same (global) estimators, conditional runs included."""
     import omegaconf
-    from audiocraft_mmd.reproduce.evaluation import eval_mmd_losses
+    from audiocraft_mmd.studies.codecs.evaluation import eval_mmd_losses
     from audiocraft_mmd.train import main
     mmd_cfg = main.get_xp(['solver=compression/encodec_mmd_cpu', 'mmd.shuffle=conditional']).cfg.mmd
     assert mmd_cfg.shuffle == 'conditional'

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from audiocraft_mmd.lm_study.report import codec_records
+from audiocraft_mmd.studies.lm.tokens.report import codec_records
 from audiocraft_mmd.models.fingerprint import (ISA_VARIABLES, checkpoint_fingerprint, platform_fingerprint,
                                                state_fingerprint)
 

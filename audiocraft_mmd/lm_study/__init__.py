@@ -1,1 +1,0 @@
-"""The token-LM study (issue 30): delay vs flatten LMs that converge on CPU, on tokens precomputed once per codec."""

@@ -1,1 +1,0 @@
-"""Reproduction of the paper's codec-level claims at CPU scale (`make reproduce`)."""

@@ -1,0 +1,1 @@
+"""The codec study: the paper's codec-level claims at CPU scale (`make reproduce`)."""

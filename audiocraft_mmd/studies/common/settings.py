@@ -1,0 +1,8 @@
+"""How the codec study names its settings: the `group:label` keys of its results.json, which the LM study reads
+to find its codecs. A weight's label is its short exponent form (1e3 -> '1e3')."""
+
+CHOSEN_WEIGHT = 1e3  # the paper's MMD weight: the studies' MMD codecs and ablations train at it
+
+
+def weight_label(weight: float) -> str:
+    return '0' if weight == 0 else f'{weight:.0e}'.replace('e+0', 'e')
