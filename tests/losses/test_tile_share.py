@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from audiocraft_mmd.losses import mmd2_unbiased
-from audiocraft_mmd.losses.mmd_estimator import TileShare, Tiles, cross_sum, within_sum
+from audiocraft_mmd.losses.estimators.blocked import Tiles, cross_sum, within_sum
+from audiocraft_mmd.losses.scope import TileShare
 from audiocraft_mmd.losses.kernels import MultiScaleGaussian
 
 
