@@ -1,4 +1,4 @@
-"""The closed-form (shuffle-free) MMD (`losses/mmd_closed_form.py`, `mmd.marginals: closed_form`, issue #29)."""
+"""The closed-form (shuffle-free) MMD (`losses/estimators/closed_form.py`, `mmd.marginals: closed_form`, issue #29)."""
 import itertools
 import threading
 

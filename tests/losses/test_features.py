@@ -1,4 +1,4 @@
-"""The random-feature MMD (`losses/mmd_features.py`, `mmd.marginals: features`, issue #29)."""
+"""The random-feature MMD (`losses/estimators/features.py`, `mmd.marginals: features`, issue #29)."""
 import pytest
 import torch
 

@@ -1,4 +1,4 @@
-"""Tile shares of the blocked estimator (`mmd_estimator.TileShare`): W ranks' shares are disjoint, cover every
+"""Tile shares of the blocked estimator (`scope.TileShare`): W ranks' shares are disjoint, cover every
 tile, and their summed values and gradients are the whole estimate's (checked in one process: each "rank"
 computes its share, the reduce sums what the other ranks would send)."""
 import pytest

@@ -14,6 +14,7 @@ import typing as tp
 import torch
 
 from ..kernels import Kernel
+from ..scope import TileShare
 
 Reduce = tp.Callable[[torch.Tensor], torch.Tensor]
 CROSSINGS = ('gather', 'reduce')
@@ -75,7 +76,7 @@ class MMDEstimator:
         return None
 
     def __call__(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator],
-                 share: tp.Any = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
+                 share: tp.Optional[TileShare] = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
         """The estimate from rows [n, K, D] (and their strata [n] if `needs_codes`), as a scalar.
 
         Args:

@@ -42,6 +42,7 @@ import torch
 
 from ...delay_pattern import delay_align
 from ..kernels import Kernel
+from ..scope import TileShare
 from .base import MMDEstimator, Reduce
 from .blocked import mmd2_unbiased, shared_pairs
 from .shuffle import shuffle_codebooks, take_codebooks
@@ -175,7 +176,7 @@ class Conditional(MMDEstimator):
         return past_strata(codes, delay)
 
     def __call__(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator],
-                 share: tp.Any = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
+                 share: tp.Optional[TileShare] = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
         assert strata is not None, "the conditional shuffle needs the rows' strata"
         rows, shuffled, index, keep = shuffle_rows(rows, strata, generator)
         return stratified_mmd2(rows, shuffled, index, strata[keep], self.kernel, self.block_size)

@@ -30,6 +30,7 @@ import typing as tp
 import torch
 
 from ..kernels import Kernel
+from ..scope import TileShare
 from .base import MMDEstimator, OptionError, Reduce, check_factorizes
 
 _CHUNK = 256  # frequencies per chunk
@@ -124,5 +125,5 @@ class RandomFeatures(MMDEstimator):
         self.features = features
 
     def __call__(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator],
-                 share: tp.Any = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
+                 share: tp.Optional[TileShare] = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
         return feature_mmd2(rows, self.kernel, self.features, generator, self.exclude_shared, reduce)

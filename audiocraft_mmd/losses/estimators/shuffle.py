@@ -16,6 +16,7 @@ import typing as tp
 import torch
 
 from ..kernels import Kernel
+from ..scope import TileShare
 from .base import MMDEstimator, Reduce
 from .blocked import cross_sum, gradient_in_forward, mmd2_unbiased, shared_pairs, within_sum
 
@@ -61,7 +62,7 @@ class Shuffle(MMDEstimator):
     supports_bank = True
 
     def __call__(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator],
-                 share: tp.Any = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
+                 share: tp.Optional[TileShare] = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
         shuffled, index = shuffle_codebooks(rows, generator, return_index=True)
         n = rows.shape[0]
         exclude = shared_pairs(index) if self.exclude_shared else None
