@@ -78,8 +78,10 @@ def normalize_rows(rows: torch.Tensor, mode: str, eps: float = 1e-8) -> torch.Te
 class MMDLoss(nn.Module):
     """Independence loss of Algorithm 1: MMD^2 between joint and codebook-shuffled code rows.
 
-    Steps: align codebooks with the delay pattern (optional), merge batch and time into
-    n = B * T' rows of [K, D], normalize, subsample (optional), shuffle each codebook's rows
+    Steps (:meth:`forward`): align codebooks with the delay pattern (optional) and merge batch and time into
+    n = B * T' rows of [K, D]; under the global scope, let the rows cross the ranks as the estimator declares
+    (:meth:`cross_ranks`); normalize; subsample (optional); estimate with the estimator that ``marginals`` and
+    ``shuffle`` select (`estimators.ESTIMATORS`). The default, Algorithm 1's: shuffle each codebook's rows
     independently, flatten to [n, K * D] and return :func:`mmd2_unbiased` (eq. (7)).
 
     Normalization (default 'none', the paper's; `docs/results.md` has the `make reproduce` run that
