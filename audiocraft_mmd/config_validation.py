@@ -1,7 +1,7 @@
 """Helpers of the config checks run at solver start, before any data or model is loaded.
 
-Each component checks the config keys it owns (`MMDLoss.validate_config` the loss keys of the
-`mmd` block, each solver module its own keys; `solvers.builders.validate_config` dispatches on
+Each component checks the config keys it owns (`losses.mmd_config.MMDConfig.parse` the whole `mmd`
+block, each solver module its own keys; `solvers.builders.validate_config` dispatches on
 `cfg.solver`). Each error names the config key and the bad value, so a typo fails in seconds
 rather than after hours of training.
 """

@@ -25,7 +25,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
-from audiocraft_mmd.distributed import gather_rows  # noqa: E402
+from audiocraft_mmd.losses.scope import gather_rows  # noqa: E402
 from audiocraft_mmd.losses import MMDLoss  # noqa: E402
 
 K, D = 4, 8

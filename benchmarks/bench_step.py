@@ -55,7 +55,7 @@ import torch
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..')
 sys.path.insert(0, ROOT)
 from audiocraft_mmd.losses import MMDBank, MMDLoss  # noqa: E402
-from audiocraft_mmd.losses.mmd_config import MMDLossConfig  # noqa: E402
+from audiocraft_mmd.losses.mmd_config import PAPER_WEIGHT, MMDLossConfig  # noqa: E402
 from audiocraft_mmd.train import build_solver_in_process, main as train_main  # noqa: E402
 
 TARGET = {'exact': 1.25, 'bank': 1.03}
@@ -63,7 +63,7 @@ ESTIMATORS = ('exact', 'bank', 'closed_form', 'features', 'features_bank')
 MARGINALS = ('closed_form', 'features')  # the exact path (macro_batch_mmd) with another loss
 MACRO_BATCH = ('exact', *MARGINALS)
 BANKS = {'bank': 'shuffle', 'features_bank': 'features'}  # the bank path with the loss of these marginals
-MMD_WEIGHT = 1000.  # the paper's weight; the step cost does not depend on its value, only on it being > 0
+MMD_WEIGHT = float(PAPER_WEIGHT)  # the paper's weight; the step cost does not depend on its value, only on it being > 0
 
 
 def build_solver(config: str, data: str, overrides: tp.Sequence[str], seed: int = 0, device: str = 'cpu'):

@@ -15,13 +15,13 @@ One untimed run per estimator at the smallest size warms it up; the median absor
 
 Flop model (matmul flops only, read off the code; the exponentials and the elementwise work are not counted, so
 the fraction of the peak is a lower bound on how busy the device is), S radii (6), block tiles of any size:
-- shuffle (`mmd_estimator._accumulate_tile`): each tile entry costs one distance product and, with the gradient
+- shuffle (`estimators.blocked._accumulate_tile`): each tile entry costs one distance product and, with the gradient
   computed in forward, one product per side, 3 x 2 F flops; the XX and YY sums visit the upper tiles (n^2 / 2
   entries each), XY all n^2: 12 n^2 F.
-- closed_form (`mmd_closed_form`): upper tiles only (n^2 / 2 entries), batched over codebooks (2 F flops per entry
-  for the K distances); the first pass computes the distances, the second recomputes them and applies the
+- closed_form (`estimators.closed_form`): upper tiles only (n^2 / 2 entries), batched over codebooks (2 F flops
+  per entry for the K distances); the first pass computes the distances, the second recomputes them and applies the
   coefficients to both sides' rows (2 x 2 F): (2 + 2 + 4) F n^2 / 2 = 4 n^2 F.
-- features (`mmd_features`): per radius the phases [K, n, M] are one product of the rows with the frequencies
+- features (`estimators.features`): per radius the phases [K, n, M] are one product of the rows with the frequencies
   (2 n M F) and autograd's backward one more (the frequencies are constants): 4 n M S F.
 
 A size whose run would take the estimator past --budget-s (its time so far, plus --reps times the time predicted

@@ -110,7 +110,7 @@ SCALED = {  # name: (loss options, share the tiles)
 
 def _rank(rank: int, world: int, store: str, rows_per_rank: int, out: str) -> None:
     import torch.distributed as dist
-    from audiocraft_mmd.distributed import gather_rows, tile_share
+    from audiocraft_mmd.losses.scope import gather_rows, tile_share
     torch.set_num_threads(1)
     dist.init_process_group('gloo', init_method=f'file://{store}', rank=rank, world_size=world)
     result = {}

@@ -14,18 +14,18 @@ its language models on the first three, found by signature through `codec_argv`.
 import typing as tp
 
 from audiocraft_mmd.environment import slurm_resources
+from audiocraft_mmd.losses.mmd_config import PAPER_WEIGHT
 
 from ._explorers import CompressionMMDExplorer
 
 SOLVER = 'compression/encodec_mmd_32khz'
-WEIGHT = 1000
 # Codecs of paper Table 2; the language model grid points at them by name.
 CODECS: tp.Dict[str, dict] = {
     'baseline': {'losses.mmd': 0},
-    'mmd_delay': {'losses.mmd': WEIGHT, 'mmd.delay': True},
-    'mmd_parallel': {'losses.mmd': WEIGHT, 'mmd.delay': False},
+    'mmd_delay': {'losses.mmd': PAPER_WEIGHT, 'mmd.delay': True},
+    'mmd_parallel': {'losses.mmd': PAPER_WEIGHT, 'mmd.delay': False},
 }
-RESIDUAL = {'losses.mmd': WEIGHT, 'mmd.delay': True, 'mmd.streams': 'residual'}
+RESIDUAL = {'losses.mmd': PAPER_WEIGHT, 'mmd.delay': True, 'mmd.streams': 'residual'}
 
 
 def codec_argv(name: str) -> tp.List[str]:

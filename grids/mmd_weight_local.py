@@ -10,10 +10,11 @@ XPs (2): `losses.mmd` in {0, 1e3} on the debug EnCodec-MMD, a few updates each, 
 import typing as tp
 
 from audiocraft_mmd.environment import dataset_root, slurm_resources
+from audiocraft_mmd.losses.mmd_config import PAPER_WEIGHT
 
 from ._explorers import CompressionMMDExplorer
 
-WEIGHTS = [0, 1000]
+WEIGHTS = [0, PAPER_WEIGHT]
 SPLITS = ('train', 'valid', 'evaluate', 'generate')
 # 4 epochs of 8 updates (4 MMD macro-batches each), one small valid/evaluate pass, a checkpoint every 2 updates.
 RECIPE = {

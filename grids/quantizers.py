@@ -15,10 +15,11 @@
 import typing as tp
 
 from audiocraft_mmd.environment import slurm_resources
+from audiocraft_mmd.losses.mmd_config import PAPER_WEIGHT
 
 from ._explorers import CompressionMMDExplorer
 
-WEIGHTS = [0, 1000]
+WEIGHTS = [0, PAPER_WEIGHT]
 # quantizer name -> (solver, overrides)
 QUANTIZERS: tp.Dict[str, tp.Tuple[str, dict]] = {
     'rvq': ('compression/encodec_mmd_32khz', {}),

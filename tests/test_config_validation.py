@@ -1,6 +1,6 @@
 """Config validation at solver start: each bad key gives an error naming it, before any data loads.
 
-The loss keys of the `mmd` block are checked by `MMDLoss.validate_config`, the solver's own keys by
+The keys of the `mmd` block are checked by their owner, `losses.mmd_config.MMDConfig.parse`, called by
 `solvers.compression_mmd.validate_config`, the solver name by `solvers.builders.validate_config`."""
 import omegaconf
 import pytest

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from audiocraft_mmd.distributed import gather_rows
+from audiocraft_mmd.losses.scope import gather_rows
 from audiocraft_mmd.losses import MMDBank, MMDLoss
 
 B, K, D, T, IN = 3, 3, 4, 6, 5  # per rank: B items of T frames, K codebooks of dimension D

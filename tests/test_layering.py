@@ -111,3 +111,31 @@ def test_sibling_studies_do_not_import_each_other():
             here = _sibling(name, package, siblings)
             crossing += [(name, t) for t in targets if here and _sibling(t, package, siblings) not in (None, here)]
     assert not crossing, f"imports between sibling studies (share code through their parent instead): {crossing}"
+
+
+# Inside `losses`, from the bottom up: what the others stand on; the estimators' interface and engine; the
+# estimators; the one that builds on the shuffle; their registry and the package's face; the loss; the bank; the
+# `mmd` block's owner; the tools on top. A module imports only from layers below its own.
+LOSSES_LAYERS = (
+    ('scope', 'kernels', 'streams'),
+    ('estimators.base', 'estimators.blocked'),
+    ('estimators.shuffle', 'estimators.closed_form', 'estimators.features'),
+    ('estimators.conditional',),
+    ('estimators.registry',),
+    ('estimators',),  # the package's face
+    ('mmd',),
+    ('mmd_bank',),
+    ('mmd_config',),
+    ('kernel_scale',),
+)
+
+
+def test_losses_layers_import_downward_only():
+    prefix = 'audiocraft_mmd.losses.'
+    layer = {prefix + name: index for index, names in enumerate(LOSSES_LAYERS) for name in names}
+    graph = import_graph()
+    modules = {name for name in graph if name.startswith(prefix)}
+    assert modules == set(layer), f"modules of losses without a layer, or layers without one: {modules ^ set(layer)}"
+    upward = [(name, target) for name in modules for target in graph[name]
+              if target in layer and layer[target] >= layer[name]]
+    assert not upward, f"imports inside losses that do not go down a layer: {upward}"

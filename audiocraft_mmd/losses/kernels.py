@@ -10,12 +10,12 @@ Every kernel is a function of one scalar statistic of a pair of rows:
 - "dot" kernels (linear, quadratic) depend on the inner product ``s = x^T y``.
 
 Both statistics come out of one matmul per tile (``||x||^2 + ||y||^2 - 2 x^T y`` for the
-distance), so the blocked MMD in :mod:`audiocraft_mmd.losses.mmd_estimator` only needs from a kernel
+distance), so the blocked MMD in :mod:`audiocraft_mmd.losses.estimators.blocked` only needs from a kernel
 its profile ``k(s)`` and the derivative ``dk/ds``; the chain rule through ``s`` is the same
 for all kernels of a family and lives in the MMD code.
 
-Factorization over codebooks (`factorizes`, for the shuffle-free estimators of issue #29, `mmd_closed_form` and
-`mmd_features`, which refuse the other kernels with the reason below): a row
+Factorization over codebooks (`factorizes`, for the shuffle-free estimators of issue #29, `estimators.closed_form` and
+`estimators.features`, which refuse the other kernels with the reason below): a row
 is K codebooks concatenated, x = (x^1, ..., x^K). The multi-scale Gaussian is, for each radius, a product
 over codebooks, exp(-sum_k ||x^k - y^k||^2 / 2 sigma^2) = prod_k exp(-||x^k - y^k||^2 / 2 sigma^2), so its
 mean under the product of the marginals is a product of per-codebook means. The squared inverse is not

@@ -5,8 +5,10 @@
 
 The loss compares n "joint" rows (the K codes of one aligned frame, concatenated) with n
 "shuffled" rows (each codebook's rows permuted independently, which samples the product
-of the marginals) with the unbiased MMD^2 estimator of eq. (7) (:mod:`.mmd_estimator`).
-`MMDLoss.from_config` builds it from the `mmd` block's loss keys, parsed once (`mmd_config.MMDLossConfig`).
+of the marginals) with the unbiased MMD^2 estimator of eq. (7) (:mod:`.estimators.blocked`), or with another
+estimator of `estimators.ESTIMATORS`. `MMDLoss.forward` reads top-down: align, scope (how the rows of several ranks
+meet), normalize, subsample, estimate. `MMDLoss.from_config` builds it from the `mmd` block's loss keys, parsed
+once (`mmd_config.MMDLossConfig`).
 """
 
 import typing as tp
@@ -15,14 +17,14 @@ import torch
 from torch import nn
 
 from ..delay_pattern import delay_align
+from .estimators import OptionError, build_estimator, scope_conflicts
+from .estimators.base import Reduce
+from .estimators.shuffle import randperm
 from .kernels import Kernel, build_kernel
-from .mmd_closed_form import check_factorizes, closed_form_mmd2
-from .mmd_config import MARGINALS, NORMALIZATIONS, SHUFFLES, MMDLossConfig
-from .mmd_features import Reduce, feature_mmd2
-from .mmd_estimator import TileShare, mmd2_unbiased, shared_pairs
-from .strata import past_strata, shuffleable, stratified_index, stratified_mmd2
+from .scope import TileShare, all_reduce_sum
 
 Gather = tp.Callable[[torch.Tensor], torch.Tensor]
+NORMALIZATIONS = ('none', 'codebook', 'dimension')
 
 
 def apply_delay(z: torch.Tensor) -> torch.Tensor:
@@ -42,64 +44,6 @@ def apply_delay(z: torch.Tensor) -> torch.Tensor:
     if T < K:
         raise ValueError(f"apply_delay needs T >= K frames, got z of shape {tuple(z.shape)} (K={K}, T={T}).")
     return delay_align(z)
-
-
-def _randperm(n: int, generator: tp.Optional[torch.Generator], device: torch.device) -> torch.Tensor:
-    rng_device = generator.device if generator is not None else torch.device('cpu')
-    return torch.randperm(n, generator=generator, device=rng_device).to(device)
-
-
-def shuffle_codebooks(z: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
-                      return_index: bool = False) -> tp.Any:
-    """Samples the product of the marginals: each codebook's rows get their own random permutation.
-
-    All K codebooks are permuted (codebook 0 included, which is equivalent in distribution to
-    keeping it fixed and simpler); permutations are drawn in codebook order from ``generator``.
-
-    Args:
-        z: [n, K, D] rows.
-        generator: random generator (default: torch's global CPU generator).
-        return_index: also return the permutations.
-    Returns:
-        [n, K, D] with ``out[:, k] = z[perm_k, k]``, and with ``return_index`` the [n, K] long
-        tensor whose column k is perm_k.
-    """
-    if z.dim() != 3:
-        raise ValueError(f"shuffle_codebooks expects z of shape [n, K, D], got {tuple(z.shape)}.")
-    n, K = z.shape[:2]
-    index = torch.stack([_randperm(n, generator, z.device) for _ in range(K)], dim=1)  # [n, K]
-    shuffled = take_codebooks(z, index)
-    return (shuffled, index) if return_index else shuffled
-
-
-def take_codebooks(z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Row ``j`` of the output takes codebook k from row ``index[j, k]``: z [n, K, D], index [n, K] -> [n, K, D]."""
-    return z[index, torch.arange(z.shape[1], device=z.device)[None, :]]
-
-
-def shuffle_rows(rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator]
-                 ) -> tp.Tuple[torch.Tensor, torch.Tensor, torch.Tensor, tp.Optional[torch.Tensor]]:
-    """The joint rows and their shuffled counterparts, globally (Algorithm 1) or within strata of the past.
-
-    Args:
-        rows: [n, K, D] rows.
-        strata: None for the global shuffle (:func:`shuffle_codebooks`, the same draws), or [n] long strata
-            (:mod:`.strata`): only the rows `shuffleable` in strata of K + 1 rows are kept, each codebook
-            permuted within strata.
-        generator: random generator.
-    Returns:
-        joint [n', K, D], shuffled [n', K, D], index [n', K] (row j of codebook k came from joint row
-        index[j, k]) and the [n] bool mask of kept rows (None for the global shuffle, n' = n).
-    """
-    if strata is None:
-        shuffled, index = shuffle_codebooks(rows, generator, return_index=True)
-        return rows, shuffled, index, None
-    if strata.shape != rows.shape[:1]:
-        raise ValueError(f"strata of shape {tuple(strata.shape)} do not match rows of shape {tuple(rows.shape)}.")
-    keep = shuffleable(strata, min_rows=rows.shape[1] + 1)
-    rows = rows[keep]
-    index = stratified_index(strata[keep], rows.shape[1], generator)
-    return rows, take_codebooks(rows, index), index, keep
 
 
 def normalize_rows(rows: torch.Tensor, mode: str, eps: float = 1e-8) -> torch.Tensor:
@@ -134,8 +78,10 @@ def normalize_rows(rows: torch.Tensor, mode: str, eps: float = 1e-8) -> torch.Te
 class MMDLoss(nn.Module):
     """Independence loss of Algorithm 1: MMD^2 between joint and codebook-shuffled code rows.
 
-    Steps: align codebooks with the delay pattern (optional), merge batch and time into
-    n = B * T' rows of [K, D], normalize, subsample (optional), shuffle each codebook's rows
+    Steps (:meth:`forward`): align codebooks with the delay pattern (optional) and merge batch and time into
+    n = B * T' rows of [K, D]; under the global scope, let the rows cross the ranks as the estimator declares
+    (:meth:`cross_ranks`); normalize; subsample (optional); estimate with the estimator that ``marginals`` and
+    ``shuffle`` select (`estimators.ESTIMATORS`). The default, Algorithm 1's: shuffle each codebook's rows
     independently, flatten to [n, K * D] and return :func:`mmd2_unbiased` (eq. (7)).
 
     Normalization (default 'none', the paper's; `docs/results.md` has the `make reproduce` run that
@@ -173,25 +119,25 @@ class MMDLoss(nn.Module):
     within-joint or within-shuffled pair, then consists of distinct cells of the code matrix, so
     under independence the expectation is exactly 0. The default False is the paper's eq. (7).
 
-    Conditional shuffle (``shuffle='conditional'``, issue #19, :mod:`.strata`): each codebook's rows are
+    Conditional shuffle (``shuffle='conditional'``, issue #19, `estimators.conditional`): each codebook's rows are
     permuted only among rows with the same code of the first codebook in the previous frame, so the
     shuffled rows sample the product of the marginals *given that code*, and the loss is the average over
-    strata of eq. (7) within each stratum (:func:`.strata.stratified_mmd2`: cross pairs that share a cell
+    strata of eq. (7) within each stratum (`estimators.conditional.stratified_mmd2`: cross pairs that share a cell
     always left out, ``exclude_shared`` or not). It is 0 in expectation when the codebooks are independent
     given the past (what a delay-pattern LM needs), while a global shuffle also penalizes the dependence
     that the past explains. Needs the codes (``forward``'s ``codes``). After the normalization and the
     subsample, rows without a past or in a stratum of fewer than K + 1 rows are left out; with none left
     the loss is 0. Cost: sum_s n_s^2 kernel pairs instead of n^2.
 
-    Closed form (``marginals='closed_form'``, issue #29, :mod:`.mmd_closed_form`): instead of one random
+    Closed form (``marginals='closed_form'``, issue #29, :mod:`.estimators.closed_form`): instead of one random
     shuffle, the estimate eq. (7) averages to over all the shuffles' permutations, computed from the per-codebook
     Gram matrices (no permutation noise). Factorizing kernels only (the multi-scale Gaussian) and the global
     shuffle only; ``exclude_shared`` then leaves the diagonal out of the per-codebook row means (0 in
     expectation under independence, as with the shuffle). No shuffle is drawn.
 
-    Random features (``marginals='features'``, :mod:`.mmd_features`): the same closed form estimated from
+    Random features (``marginals='features'``, :mod:`.estimators.features`): the same closed form estimated from
     ``features`` random frequencies per radius (drawn from ``generator``), in O(n M F). With ``gather`` (global
-    scope) the rows are not gathered: the features' sums are all-reduced (`distributed.all_reduce_sum`), which
+    scope) the rows are not gathered: the features' sums are all-reduced (`scope.all_reduce_sum`), which
     needs ``normalize='none'`` (the statistics would be per rank) and makes ``max_rows`` per rank.
 
     Random draws, in order, from ``generator``: the subsample permutation (if any), then one
@@ -208,13 +154,15 @@ class MMDLoss(nn.Module):
         eps: variance floor of the normalization.
         exclude_shared: leave the cross pairs that share a code out of the cross term (see above).
         shuffle: 'global' (Algorithm 1) or 'conditional' (within strata of the past, see above).
-        marginals: 'shuffle' (Algorithm 1), 'closed_form' or 'features' (see above).
+        marginals: 'shuffle' (Algorithm 1), 'closed_form' or 'features' (see above); with ``shuffle`` it selects
+            the estimator (`estimators.estimator_class`).
         features: frequencies per radius with ``marginals='features'``.
+        estimator_kwargs: other `config_keys` of the selected estimator.
     """
     def __init__(self, kernel: tp.Union[str, Kernel] = 'gaussian', kernel_kwargs: tp.Optional[dict] = None,
                  delay: bool = True, normalize: str = 'none', max_rows: tp.Optional[int] = None,
                  block_size: int = 1024, eps: float = 1e-8, exclude_shared: bool = False, shuffle: str = 'global',
-                 marginals: str = 'shuffle', features: int = 1024):
+                 marginals: str = 'shuffle', features: int = 1024, estimator_kwargs: tp.Optional[dict] = None):
         super().__init__()
         if isinstance(kernel, Kernel):
             if kernel_kwargs:
@@ -223,39 +171,29 @@ class MMDLoss(nn.Module):
         else:
             self.kernel = build_kernel(kernel, **(kernel_kwargs or {}))
         if normalize not in NORMALIZATIONS:
-            raise ValueError(f"Unknown normalization {normalize!r}; valid options are: {', '.join(NORMALIZATIONS)}.")
+            raise OptionError('normalize', normalize, f"Unknown normalization {normalize!r}; valid options are: "
+                              f"{', '.join(NORMALIZATIONS)}.")
         if max_rows is not None and max_rows < 2:
-            raise ValueError(f"max_rows must be at least 2 (or None), got {max_rows}.")
+            raise OptionError('max_rows', max_rows, f"max_rows must be at least 2 (or None), got {max_rows}.")
         if block_size < 1:
-            raise ValueError(f"block_size must be positive, got {block_size}.")
-        if shuffle not in SHUFFLES:
-            raise ValueError(f"Unknown shuffle {shuffle!r}; valid options are: {', '.join(SHUFFLES)}.")
-        if marginals not in MARGINALS:
-            raise ValueError(f"Unknown marginals {marginals!r}; valid options are: {', '.join(MARGINALS)}.")
-        if marginals != 'shuffle':
-            check_factorizes(self.kernel)
-            if shuffle != 'global':
-                raise ValueError(f"marginals={marginals!r} needs shuffle='global', got shuffle={shuffle!r} (no "
-                                 "closed form per stratum is built).")
-        if features < 1:
-            raise ValueError(f"features must be positive, got {features}.")
-        self.marginals = marginals
-        self.features = features
+            raise OptionError('block_size', block_size, f"block_size must be positive, got {block_size}.")
+        self.estimator = build_estimator(marginals, shuffle, self.kernel, block_size, exclude_shared,
+                                         **{'features': features, **(estimator_kwargs or {})})
+        self.marginals, self.shuffle, self.features = marginals, shuffle, features
         self.delay = delay
         self.normalize = normalize
         self.max_rows = max_rows
         self.block_size = block_size
         self.eps = eps
         self.exclude_shared = exclude_shared
-        self.shuffle = shuffle
 
     @classmethod
-    def from_config(cls, config: MMDLossConfig) -> 'MMDLoss':
-        """The loss described by the parsed loss keys of an `mmd` block (:meth:`MMDLossConfig.parse`)."""
+    def from_config(cls, config: tp.Any) -> 'MMDLoss':
+        """The loss described by the parsed loss keys of an `mmd` block (`mmd_config.MMDLossConfig.parse`)."""
         return cls(kernel=config.kernel, kernel_kwargs=dict(config.kernel_kwargs), delay=config.delay,
                    normalize=config.normalize, max_rows=config.max_rows, block_size=config.block_size,
-                   exclude_shared=config.exclude_shared, shuffle=config.shuffle,
-                   marginals=config.marginals, features=config.features)
+                   exclude_shared=config.exclude_shared, shuffle=config.shuffle, marginals=config.marginals,
+                   estimator_kwargs=dict(config.estimator_kwargs))
 
     def aligned_rows(self, streams: torch.Tensor) -> torch.Tensor:
         """Validated and aligned rows [n, K, D] from streams [B, K, D, T] (rows batch-major), not normalized."""
@@ -279,40 +217,52 @@ class MMDLoss(nn.Module):
         return z.permute(0, 3, 1, 2).reshape(n, K, D)
 
     def aligned_strata(self, codes: tp.Optional[torch.Tensor]) -> tp.Optional[torch.Tensor]:
-        """Strata [n] of the aligned rows (see :func:`.strata.past_strata`) from codes [B, K, T]; None when
-        the shuffle is global (codes unused)."""
-        if self.shuffle == 'global':
+        """Strata [n] of the aligned rows from codes [B, K, T], for an estimator that `needs_codes` (e.g. the
+        conditional shuffle's, :func:`.estimators.conditional.past_strata`); else None (codes unused)."""
+        if not self.estimator.needs_codes:
             return None
         if codes is None:
-            raise ValueError("shuffle='conditional' needs the codes [B, K, T] of the streams (`codes=`).")
-        return past_strata(codes, self.delay)
+            raise ValueError(f"shuffle={self.shuffle!r}, marginals={self.marginals!r} needs the codes [B, K, T] of "
+                             "the streams (`codes=`).")
+        return self.estimator.strata(codes, self.delay)
 
-    def scope(self, gather: tp.Optional[Gather]) -> tp.Tuple[tp.Optional[Gather], tp.Optional[Reduce]]:
-        """How the rows of several ranks meet, given the global scope's `gather` (None: this rank alone): as
-        (gather, reduce). The random features never gather rows: their sums are all-reduced (`reduce`, autograd-
-        aware), so only (K + 1) M complex numbers per radius cross the ranks; every other estimator gathers."""
-        if gather is None or self.marginals != 'features':
-            return gather, None
-        if self.normalize != 'none':
-            raise ValueError(f"marginals='features' with gathering needs normalize='none', got "
-                             f"{self.normalize!r} (the rows are not gathered: statistics would be per rank).")
-        from ..distributed import all_reduce_sum  # distributed imports the losses
-        return None, all_reduce_sum
+    def cross_ranks(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor], gather: tp.Optional[Gather]
+                    ) -> tp.Tuple[torch.Tensor, tp.Optional[torch.Tensor], tp.Optional[Reduce]]:
+        """The scope step: (rows, strata, reduce) as the estimator sees them, given the global scope's `gather`
+        (None: this rank alone). An estimator that `crosses_ranks` by 'gather' gets every rank's rows and strata;
+        one that crosses by 'reduce' keeps this rank's and all-reduces its sums (`reduce`, autograd-aware), so
+        that only its sums cross the ranks."""
+        if gather is None:
+            return rows, strata, None
+        for key, value in scope_conflicts(type(self.estimator), self.normalize).items():
+            raise OptionError(key, value, f"marginals={self.marginals!r} with global scope needs {key}='none', got "
+                              f"{value!r} (the rows are not gathered: statistics would be per rank).")
+        if self.estimator.crosses_ranks == 'reduce':
+            return rows, strata, all_reduce_sum
+        return gather(rows), None if strata is None else gather(strata), None
+
+    def subsample(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator]
+                  ) -> tp.Tuple[torch.Tensor, tp.Optional[torch.Tensor]]:
+        """At most `max_rows` of the rows (and their strata), drawn uniformly without replacement."""
+        n = rows.shape[0]
+        if self.max_rows is None or n <= self.max_rows:
+            return rows, strata
+        keep = randperm(n, generator, rows.device)[:self.max_rows]
+        return rows[keep], None if strata is None else strata[keep]
 
     def forward(self, streams: torch.Tensor, generator: tp.Optional[torch.Generator] = None,
-                gather: tp.Optional[tp.Callable[[torch.Tensor], torch.Tensor]] = None,
-                codes: tp.Optional[torch.Tensor] = None, share: tp.Optional[TileShare] = None) -> torch.Tensor:
-        """MMD^2 between joint and shuffled rows.
+                gather: tp.Optional[Gather] = None, codes: tp.Optional[torch.Tensor] = None,
+                share: tp.Optional[TileShare] = None) -> torch.Tensor:
+        """MMD^2 between joint and shuffled rows: align, scope, normalize, subsample, estimate.
 
         Args:
             streams: [B, K, D, T] quantized codes (K codebooks of dimension D, T frames).
-            generator: random generator for the subsample and the shuffles.
-            gather: applied to the aligned rows [n, K, D] (and to their strata) before the normalization,
-                e.g. :func:`audiocraft_mmd.distributed.gather_rows` (`mmd.scope: global`: one estimate over
-                every rank's rows, whose statistics then cover all of them).
-            codes: [B, K, T] integer codes of the streams; needed by the conditional shuffle only.
-            share: this rank's share of the tiles (`distributed.tile_share`, with ``gather``: every rank holds
-                the same rows and draws the same shuffles); unused by the conditional shuffle (per stratum).
+            generator: random generator for the subsample and the estimator's draws.
+            gather: the global scope's row gather (:func:`.scope.gather_rows`, `mmd.scope: global`: one estimate
+                over every rank's rows, whose statistics then cover all of them), see :meth:`cross_ranks`.
+            codes: [B, K, T] integer codes of the streams; needed by estimators that `needs_codes` only.
+            share: this rank's share of the tiles (`scope.tile_share`, with ``gather``: every rank holds
+                the same rows and draws the same shuffles); estimators that cannot share tiles ignore it.
         Returns:
             Scalar loss.
         """
@@ -320,23 +270,7 @@ class MMDLoss(nn.Module):
         if strata is not None and strata.shape[0] != rows.shape[0]:
             raise ValueError(f"codes of shape {tuple(codes.shape)} do not match streams of shape "  # type: ignore
                              f"{tuple(streams.shape)}.")
-        gather, reduce = self.scope(gather)
-        if gather is not None:
-            rows = gather(rows)
-            strata = None if strata is None else gather(strata)
+        rows, strata, reduce = self.cross_ranks(rows, strata, gather)
         rows = normalize_rows(rows, self.normalize, self.eps)
-        n = rows.shape[0]
-        if self.max_rows is not None and n > self.max_rows:
-            keep = _randperm(n, generator, rows.device)[:self.max_rows]
-            rows, strata = rows[keep], None if strata is None else strata[keep]
-        if self.marginals == 'features':
-            return feature_mmd2(rows, self.kernel, self.features, generator, self.exclude_shared, reduce)
-        if self.marginals == 'closed_form':
-            return closed_form_mmd2(rows, self.kernel, self.block_size, self.exclude_shared, share)
-        rows, shuffled, index, keep = shuffle_rows(rows, strata, generator)
-        if strata is not None:
-            return stratified_mmd2(rows, shuffled, index, strata[keep], self.kernel, self.block_size)
-        n = rows.shape[0]
-        exclude = shared_pairs(index) if self.exclude_shared else None
-        return mmd2_unbiased(rows.reshape(n, -1), shuffled.reshape(n, -1), self.kernel, self.block_size, exclude,
-                             share)
+        rows, strata = self.subsample(rows, strata, generator)
+        return self.estimator(rows, strata, generator, share, reduce)

@@ -14,11 +14,9 @@ import typing as tp
 
 import torch
 
-from .kernels import Kernel
-from .mmd import MMDLoss, shuffle_rows
-from .mmd_estimator import cross_sum, gradient_in_forward, within_sum
-from .mmd_features import Reduce, feature_mmd2
-from .strata import stratified_mmd2
+from .estimators import bank_conflicts
+from .estimators.base import Reduce, bank_requirements
+from .mmd import MMDLoss
 
 
 class BankResult(tp.NamedTuple):
@@ -33,30 +31,6 @@ class BankResult(tp.NamedTuple):
     loss: torch.Tensor
     value: tp.Optional[torch.Tensor]
     num_rows: int
-
-
-def _grad_terms(kernel: Kernel, xg: torch.Tensor, yg: torch.Tensor, xc: torch.Tensor, yc: torch.Tensor,
-                block_size: int, within: float, cross: float,
-                grad_x: tp.Optional[torch.Tensor], grad_y: tp.Optional[torch.Tensor]) -> torch.Tensor:
-    """The terms of eq. (7) with at least one row of xg or yg, and (if given) their gradients.
-
-    Within sums over ordered pairs i != j: a pair (gradient row, constant row) appears twice.
-    Cross sum: (xg, yg), (xg, yc) and (xc, yg) pairs; the (xc, yc) pairs are constants.
-    """
-    value = within_sum(kernel, xg, within, block_size, grad_x)
-    value = value + cross_sum(kernel, xg, xc, 2. * within, block_size, grad_x, None)
-    value = value + within_sum(kernel, yg, within, block_size, grad_y)
-    value = value + cross_sum(kernel, yg, yc, 2. * within, block_size, grad_y, None)
-    value = value + cross_sum(kernel, xg, yg, cross, block_size, grad_x, grad_y)
-    value = value + cross_sum(kernel, xg, yc, cross, block_size, grad_x, None)
-    return value + cross_sum(kernel, xc, yg, cross, block_size, None, grad_y)
-
-
-def _constant_terms(kernel: Kernel, xc: torch.Tensor, yc: torch.Tensor, block_size: int, within: float,
-                    cross: float) -> torch.Tensor:
-    """The terms of eq. (7) between constant rows only (bank joint rows, shuffled rows without a current code)."""
-    value = within_sum(kernel, xc, within, block_size, None) + within_sum(kernel, yc, within, block_size, None)
-    return value + cross_sum(kernel, xc, yc, cross, block_size, None, None)
 
 
 class MMDBank:
@@ -87,22 +61,26 @@ class MMDBank:
     total). Summed over num_batches steps they match in expectation, so the same `losses.mmd` gives
     about the same push per macro-batch, spread over its steps.
 
+    The estimator decides what a step computes (`MMDEstimator.against_bank`); the bank composes with every
+    estimator that declares `supports_bank`. Shuffle (`estimators.shuffle`): as above.
+
     Conditional shuffle (`loss.shuffle == 'conditional'`): each call also takes the current rows' strata,
     which enter the bank with them (strata are code indices, comparable across steps even though the
     codebooks move); the rows kept and the within-strata permutations are drawn over all n rows as
-    :class:`MMDLoss` draws them (`shuffle_rows`), current rows still first, and the estimate is the stratified
-    one (:func:`.strata.stratified_mmd2`), computed whole: its sum_s n_s^2 pairs cost little, and autograd
+    :class:`MMDLoss` draws them (`conditional.shuffle_rows`), current rows still first, and the estimate is
+    the stratified one (`conditional.stratified_mmd2`), computed whole: its sum_s n_s^2 pairs cost little, and autograd
     gives the current rows their gradient (bank rows are detached). Current rows left out (no past, or in a
     stratum too small) get no gradient.
 
-    Random features (`loss.marginals == 'features'`, :mod:`.mmd_features`): the estimate is taken whole over the
+    Random features (`loss.marginals == 'features'`, `estimators.features`): the estimate is taken whole over the
     n rows with fresh frequencies, O(n M F) per step; autograd gives the current rows their gradient (the bank rows
     are detached), and the value is the estimate itself. Under global scope each rank keeps its own rows and
     bank, and the features' sums are all-reduced (``reduce``): no row crosses the ranks.
 
-    Supported: `normalize='none'`, no `max_rows` (with row statistics or a subsample the bank rows would not be
-    constants); `exclude_shared` with the features only (the shuffle's bank draws its pairs over all rows);
-    not the closed form (O(n^2) over every bank row, each step). :meth:`validate` says so.
+    Supported (`estimators.bank_conflicts`, from the estimator's attributes): `normalize='none'`, no `max_rows`
+    (with row statistics or a subsample the bank rows would not be constants); `exclude_shared` where the
+    estimator says `bank_exclude_shared` (the features; the shuffle's bank draws its pairs over all rows); not the
+    closed form (O(n^2) over every bank row, each step: it does not declare `supports_bank`).
 
     Args:
         loss: the :class:`MMDLoss` whose kernel, delay and block size are used.
@@ -120,23 +98,14 @@ class MMDBank:
     @staticmethod
     def unsupported(loss: MMDLoss) -> tp.Dict[str, tp.Any]:
         """Options of `loss` that the bank does not support, as {config key: value} (empty if none)."""
-        bad: tp.Dict[str, tp.Any] = {}
-        if loss.normalize != 'none':
-            bad['normalize'] = loss.normalize
-        if loss.max_rows is not None:
-            bad['max_rows'] = loss.max_rows
-        if loss.exclude_shared and loss.marginals == 'shuffle':
-            bad['exclude_shared'] = loss.exclude_shared
-        if loss.marginals == 'closed_form':  # every step would pay the O(n^2) estimate over the whole bank
-            bad['marginals'] = loss.marginals
-        return bad
+        return bank_conflicts(type(loss.estimator), loss.normalize, loss.max_rows, loss.exclude_shared)
 
     @classmethod
     def validate(cls, loss: MMDLoss) -> None:
         bad = cls.unsupported(loss)
         if bad:
-            raise ValueError(f"The memory-bank estimator does not support {bad} (needs normalize='none', "
-                             "max_rows=None, marginals shuffle (exclude_shared=False) or features).")
+            raise ValueError(f"The memory-bank estimator does not support {bad}: "
+                             f"{bank_requirements(type(loss.estimator))}.")
 
     def clear(self) -> None:
         """Empty the bank (at every stage start)."""
@@ -159,13 +128,14 @@ class MMDBank:
             strata: [m] strata of the rows (:meth:`MMDLoss.aligned_strata`), for the conditional shuffle only.
             reduce: autograd-aware all-reduce sum (global scope of the features, :meth:`MMDLoss.scope`), or None.
         """
+        estimator = self.loss.estimator
         if rows.dim() != 3:
             raise ValueError(f"MMDBank expects rows of shape [m, K, D], got {tuple(rows.shape)}.")
-        if reduce is not None and self.loss.marginals != 'features':
-            raise ValueError("reduce (all-reduced sums) is for marginals='features'; the shuffle's bank takes "
-                             "gathered rows.")
-        if (strata is None) != (self.loss.shuffle == 'global'):
-            raise ValueError(f"strata must be given exactly when the shuffle is conditional "
+        if reduce is not None and estimator.crosses_ranks != 'reduce':
+            raise ValueError(f"reduce (all-reduced sums) is for estimators that cross ranks by reduce "
+                             f"(marginals={self.loss.marginals!r} gathers its rows).")
+        if (strata is None) == estimator.needs_codes:
+            raise ValueError(f"strata must be given exactly when the estimator needs codes "
                              f"(shuffle={self.loss.shuffle!r}, strata given: {strata is not None}).")
         for old in self._bank:
             if old.shape[1:] != rows.shape[1:]:
@@ -173,7 +143,6 @@ class MMDBank:
                                  f"{tuple(old.shape)}: clear() the bank when the codebooks change.")
         if rows.dtype not in (torch.float32, torch.float64):
             rows = rows.float()
-        m = rows.shape[0]
         everything = torch.cat([rows, *[old.to(rows) for old in self._bank]], dim=0)
         all_strata = None if strata is None else torch.cat([strata, *self._strata])
         if everything.shape[0] < 2:
@@ -181,32 +150,5 @@ class MMDBank:
         self._bank.append(rows.detach())
         if strata is not None:
             self._strata.append(strata)
-        if self.loss.marginals == 'features':
-            with torch.autocast(device_type=rows.device.type, enabled=False):
-                loss = feature_mmd2(everything, self.loss.kernel, self.loss.features, generator,
-                                    self.loss.exclude_shared, reduce)
-            return BankResult(loss, loss.detach() if with_value else None, everything.shape[0])
-        everything, shuffled, index, keep = shuffle_rows(everything, all_strata, generator)
-        n = everything.shape[0]
-        if keep is not None:
-            with torch.autocast(device_type=rows.device.type, enabled=False):
-                loss = stratified_mmd2(everything, shuffled, index, all_strata[keep], self.loss.kernel,
-                                       self.loss.block_size)
-            return BankResult(loss, loss.detach() if with_value else None, n)
-        touched = (index < m).any(dim=1)  # [n]: shuffled rows holding at least one current code
-        x, y = everything.reshape(n, -1), shuffled.reshape(n, -1)
-        xg, xc = x[:m], x[m:].detach()
-        yg, yc = y[touched], y[~touched].detach()
-        within, cross = 1. / (n * (n - 1)), -2. / n ** 2
-        kernel, block_size = self.loss.kernel, self.loss.block_size
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            def compute(xg: torch.Tensor, yg: torch.Tensor, with_grad: bool):
-                grads = (torch.zeros_like(xg), torch.zeros_like(yg)) if with_grad else (None, None)
-                return _grad_terms(kernel, xg, yg, xc, yc, block_size, within, cross, *grads), grads
-
-            loss = gradient_in_forward(compute, xg, yg)
-            value = None
-            if with_value:
-                with torch.no_grad():
-                    value = (loss.detach() + _constant_terms(kernel, xc, yc, block_size, within, cross)).to(x.dtype)
-        return BankResult(loss.to(x.dtype), value, n)
+        loss, value = estimator.against_bank(everything, rows.shape[0], all_strata, generator, with_value, reduce)
+        return BankResult(loss, value, estimator.num_rows(everything, all_strata))

@@ -2,7 +2,7 @@
 
 ``TC(C | S) = sum_s p(s) TC(C | S = s)``, with ``TC(C | S = s) = sum_k H(C_k | s) - H(C_0, ..., C_{K-1} | s)``
 (eq. 2 of the paper, in nats) computed on the frames of stratum s, and S the stratum the conditional MMD
-shuffles within (`audiocraft_mmd.losses.strata.past_strata`: the first codebook's code in the previous
+shuffles within (`audiocraft_mmd.losses.estimators.conditional.past_strata`: the first codebook's code in the previous
 frame). It is 0 exactly when the codebooks are independent given S, whatever their marginal dependence
 (which `codebook_statistics`' ``total_correlation`` measures on the same frames, reported next to it).
 
@@ -17,7 +17,7 @@ import typing as tp
 
 import torch
 
-from ..losses.strata import NO_PAST, past_strata
+from ..losses.estimators.conditional import NO_PAST, past_strata
 from .information import codebook_statistics, count_joint_states, delay_align, validate_codes
 from .joint_states import JointStates, codes_to_frames
 

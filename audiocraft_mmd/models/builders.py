@@ -73,10 +73,9 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
         require(name in QUANTIZERS, 'encodec.quantizer', name, f"must be one of {QUANTIZERS}")
     if name == 'pvq':
         _validate_pvq(cfg.get('pvq'), cfg.get('seanet', {}).get('dimension'))
-    streams = cfg.get('mmd', {}).get('streams')
-    if streams is not None and has_codebooks(cfg):
-        kinds = stream_kinds(name)
-        require(streams in kinds, 'mmd.streams', streams, f"must be one of {kinds} with the {name} quantizer")
+    if has_codebooks(cfg):
+        from ..losses.mmd_config import check_streams  # the `mmd` block's owner, given this quantizer's kinds
+        check_streams(cfg.get('mmd'), name, stream_kinds)
 
 
 def stream_kinds(name: str) -> tp.Tuple[str, ...]:

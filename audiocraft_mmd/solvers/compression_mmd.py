@@ -32,14 +32,16 @@ this solver adds:
   through the encoder (`forward_streams.GradientOnce`), so every step's update carries an MMD term
   and no extra encoder pass is run. The bank is cleared at every stage start; `mmd` is logged every
   num_batches steps (the full estimate over current + bank rows).
-- **Global scope** (`mmd.scope: global`, `audiocraft_mmd/distributed.py`): the training estimate
+- **Global scope** (`mmd.scope: global`, `audiocraft_mmd/losses/scope.py`): the training estimate
   (exact or bank) is computed over the rows of all ranks, gathered with autograd, instead of each
   rank's own (see "Distributed" above for `rank`); valid/evaluate estimates stay per rank, averaged.
-  The random features (`mmd.marginals: features`, exact or bank) gather no rows: their sums are all-reduced
-  (`MMDLoss.scope`).
-- **Conditional shuffle** (`mmd.shuffle: conditional`, `losses/strata.py`): the codes of the streams
+  An estimator that crosses ranks by reduce (the random features, `mmd.marginals: features`, exact or bank)
+  gathers no rows: its sums are all-reduced (`MMDLoss.cross_ranks`).
+- **Conditional shuffle** (`mmd.shuffle: conditional`, `losses/estimators/conditional.py`): the codes of the streams
   (picked by the same RVQ stages, exact path, or recorded from audiocraft's forward, bank path) give each
   row its stratum of the past; strata travel with the rows through the gather and the bank.
+- **Config.** The `mmd` block is parsed once, at start, into a frozen `MMDConfig` (`losses/mmd_config.py`, its
+  owner); the solver reads it from there.
 """
 import typing as tp
 
@@ -48,25 +50,20 @@ import omegaconf
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from ..config_validation import ConfigError, is_int, require
-from ..distributed import gather_rows, tile_share
+from ..config_validation import ConfigError, require
 from ..losses import MMDBank, MMDLoss
-from ..losses.mmd_config import MMDLossConfig, with_added_keys
-from ..models.builders import codebook_counts, codebook_keys, has_codebooks, hop_length
+from ..losses.mmd_config import MMDConfig
+from ..losses.scope import gather_rows, tile_share
 from ..losses.streams import codebook_streams
+from ..models.builders import codebook_counts, codebook_keys, has_codebooks, hop_length
 from .compression import CompressionSolver, validate_config as validate_compression_config
 from .forward_streams import ForwardStreams, GradientOnce
 from .update_checkpoints import UpdateCheckpointMixin, validate_config as validate_update_checkpoints
 
-# Keys of the `mmd` block that this solver owns (the loss owns `MMDLossConfig.KEYS`).
-SOLVER_KEYS = ('num_batches', 'valid_batches', 'checkpoint_encoder', 'estimator', 'scope', 'streams')
-ESTIMATORS = ('exact', 'bank')
-SCOPES = ('rank', 'global')
 
-
-def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
-    """Validate `losses.mmd` and the `mmd` block (the solver's keys here, the loss keys parsed once by
-    `MMDLossConfig.parse`); returns the parsed loss keys."""
+def validate_config(cfg: omegaconf.DictConfig) -> MMDConfig:
+    """Validate `losses.mmd`, the `mmd` block (parsed once by its owner, `MMDConfig.parse`) and what the loss
+    needs of the model; returns the parsed block."""
     validate_compression_config(cfg)
     validate_update_checkpoints(cfg)
     if 'mmd' not in cfg or 'mmd' not in cfg.get('losses', {}):
@@ -74,29 +71,7 @@ def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
                           "(see config/solver/compression/default.yaml)")
     weight = cfg.losses.mmd
     require(isinstance(weight, (int, float)) and weight >= 0, 'losses.mmd', weight, "must be a number >= 0")
-    mmd = omegaconf.OmegaConf.create(with_added_keys(cfg.mmd))
-    known = set(SOLVER_KEYS) | set(MMDLossConfig.KEYS)
-    unknown = sorted(set(mmd.keys()) - known)
-    require(not unknown, 'mmd', unknown, f"unknown key(s); known keys: {sorted(known)}")
-    require(is_int(mmd.num_batches) and mmd.num_batches >= 1, 'mmd.num_batches', mmd.num_batches,
-            "must be an integer >= 1")
-    loss_config = MMDLossConfig.parse(mmd)
-    require(mmd.get('streams') is not None, 'mmd.streams', None, "must be set (its kinds depend on the quantizer, "
-            "checked by models.builders.validate_config)")
-    require(is_int(mmd.valid_batches) and mmd.valid_batches >= 0, 'mmd.valid_batches', mmd.valid_batches,
-            "must be an integer >= 0")
-    require(isinstance(mmd.checkpoint_encoder, bool), 'mmd.checkpoint_encoder', mmd.checkpoint_encoder,
-            "must be true or false")
-    require(mmd.get('estimator') in ESTIMATORS, 'mmd.estimator', mmd.get('estimator'), f"must be one of {ESTIMATORS}")
-    require(mmd.get('scope') in SCOPES, 'mmd.scope', mmd.get('scope'), f"must be one of {SCOPES}")
-    if mmd.scope == 'global' and loss_config.marginals == 'features':
-        require(loss_config.normalize == 'none', 'mmd.normalize', loss_config.normalize, "must be none with "
-                "mmd.marginals=features and mmd.scope=global (the features' sums cross the ranks, not the rows)")
-    if mmd.estimator == 'bank':
-        for key, value in MMDBank.unsupported(MMDLoss.from_config(loss_config)).items():
-            require(False, f'mmd.{key}', value, "is not supported with mmd.estimator=bank (the bank rows must be "
-                    "constants: normalize=none, max_rows=null; marginals shuffle with exclude_shared=false, or "
-                    "features)")
+    config = MMDConfig.parse(cfg.mmd)
     if not has_codebooks(cfg):
         require(weight == 0, 'losses.mmd', weight, "encodec.quantizer=no_quant has no codebooks to make "
                 "independent; use losses.mmd=0")
@@ -105,35 +80,36 @@ def validate_config(cfg: omegaconf.DictConfig) -> MMDLossConfig:
         require(num_codebooks >= 2 or weight == 0, codebook_keys(cfg)[0], num_codebooks,
                 "the independence loss needs at least 2 codebooks")
         hop = hop_length(cfg)
-        if mmd.delay and cfg.get('dataset', {}).get('segment_duration') and hop:
+        if config.loss.delay and cfg.get('dataset', {}).get('segment_duration') and hop:
             frames = int(cfg.dataset.segment_duration * cfg.sample_rate) // hop
-            require(frames >= num_codebooks or weight == 0, 'mmd.delay', mmd.delay,
+            require(frames >= num_codebooks or weight == 0, 'mmd.delay', config.loss.delay,
                     f"the delay alignment needs segments of at least K={num_codebooks} frames, "
                     f"dataset.segment_duration gives {frames}")
-    return loss_config
+    return config
 
 
 class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
     """CompressionSolver with the MMD independence loss. See the module docstring."""
 
     def __init__(self, cfg: omegaconf.DictConfig):
-        loss_config = validate_config(cfg)
+        self.mmd_config = validate_config(cfg)
         super().__init__(cfg)
         self.mmd_weight = float(cfg.losses.mmd)
-        self.mmd_loss = MMDLoss.from_config(loss_config)
+        self.mmd_loss = MMDLoss.from_config(self.mmd_config.loss)
         self._macro_batch: tp.List[torch.Tensor] = []
         self.mmd_rng = torch.Generator()
-        self.mmd_estimator = with_added_keys(cfg.mmd)['estimator']
-        self.mmd_scope = with_added_keys(cfg.mmd)['scope']
+        self.mmd_estimator = self.mmd_config.estimator
+        self.mmd_scope = self.mmd_config.scope
+        num_batches = self.mmd_config.num_batches
         # Built whenever the loss allows one (validate_config refuses the bank otherwise), so that benchmarks
         # may switch `mmd_estimator` on one solver.
-        self.mmd_bank = MMDBank(self.mmd_loss, cfg.mmd.num_batches) if not MMDBank.unsupported(self.mmd_loss) else None
+        self.mmd_bank = MMDBank(self.mmd_loss, num_batches) if not MMDBank.unsupported(self.mmd_loss) else None
         self._forward_streams: tp.Optional[ForwardStreams] = None  # hooks installed on first bank step
         updates = cfg.optim.updates_per_epoch
-        if self.mmd_weight > 0 and updates and updates % cfg.mmd.num_batches:
+        if self.mmd_weight > 0 and updates and updates % num_batches:
             self.logger.warning("optim.updates_per_epoch=%d is not a multiple of mmd.num_batches=%d: the last "
-                                "%d batches of each epoch get no MMD term", updates, cfg.mmd.num_batches,
-                                updates % cfg.mmd.num_batches)
+                                "%d batches of each epoch get no MMD term", updates, num_batches,
+                                updates % num_batches)
 
     def common_train_valid(self, dataset_split: str, **kwargs: tp.Any):
         self._macro_batch = []
@@ -162,11 +138,11 @@ class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
     def audio_streams(self, x: torch.Tensor, with_grad: bool) -> tp.Tuple[torch.Tensor, torch.Tensor]:
         """Streams [B, K, D, T] and codes [B, K, T] of the audio x [B, C, L], the encoder checkpointed if asked."""
         x, _ = self.model.preprocess(x)
-        if with_grad and self.cfg.mmd.checkpoint_encoder:
+        if with_grad and self.mmd_config.checkpoint_encoder:
             emb = checkpoint(self.model.encoder, x, use_reentrant=False)
         else:
             emb = self.model.encoder(x)
-        return codebook_streams(self.model.quantizer, emb, kind=self.cfg.mmd.streams, with_codes=True)
+        return codebook_streams(self.model.quantizer, emb, kind=self.mmd_config.streams, with_codes=True)
 
     def _clear_bank(self) -> None:
         if self.mmd_bank is not None:
@@ -202,15 +178,13 @@ class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
         emb is a few subtractions) is added to the first backward through emb (`GradientOnce`)."""
         assert self.mmd_bank is not None, "validate_config refuses mmd.estimator=bank with these loss options"
         if self._forward_streams is None:
-            self._forward_streams = ForwardStreams(self.model.quantizer, self.cfg.mmd.streams)
+            self._forward_streams = ForwardStreams(self.model.quantizer, self.mmd_config.streams)
         injected: tp.List[GradientOnce] = []
 
         def on_streams(streams: torch.Tensor, emb: torch.Tensor, codes: torch.Tensor) -> None:
             rows, strata = self.mmd_loss.aligned_rows(streams), self.mmd_loss.aligned_strata(codes)
-            gather, reduce = self.mmd_loss.scope(self._mmd_gather)
-            if gather is not None:
-                rows, strata = gather(rows), None if strata is None else gather(strata)
-            with_value = (idx + 1) % self.cfg.mmd.num_batches == 0
+            rows, strata, reduce = self.mmd_loss.cross_ranks(rows, strata, self._mmd_gather)
+            with_value = (idx + 1) % self.mmd_config.num_batches == 0
             result = self.mmd_bank(rows, self.mmd_rng, with_value=with_value, strata=strata, reduce=reduce)
             (grad,) = torch.autograd.grad(self.mmd_weight * result.loss, emb, retain_graph=True)
             injected.append(GradientOnce(emb, grad))
@@ -234,16 +208,16 @@ class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
             return self.bank_step(idx, batch, metrics)
         if self.is_training and self.mmd_weight > 0:
             self._macro_batch.append(batch.to(self.device))
-            if len(self._macro_batch) == self.cfg.mmd.num_batches:
+            if len(self._macro_batch) == self.mmd_config.num_batches:
                 mmd = self.macro_batch_mmd(self._macro_batch, with_grad=True)
                 # Separate backward: accumulates into .grad before audiocraft's own backward and step.
                 (self.mmd_weight * mmd).backward()
                 self._macro_batch = []
                 metrics['mmd'] = mmd.detach()
                 metrics['mmd_weighted'] = self.mmd_weight * mmd.detach()
-        elif not self.is_training and self.cfg.mmd.valid_batches > 0 and self.has_codebooks:
+        elif not self.is_training and self.mmd_config.valid_batches > 0 and self.has_codebooks:
             self._macro_batch.append(batch.to(self.device))
-            if len(self._macro_batch) == self.cfg.mmd.valid_batches:
+            if len(self._macro_batch) == self.mmd_config.valid_batches:
                 metrics['mmd'] = self.macro_batch_mmd(self._macro_batch, with_grad=False)
                 self._macro_batch = []
         return super().run_step(idx, batch, metrics)
@@ -271,7 +245,7 @@ class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
         def batches() -> tp.Iterator[torch.Tensor]:
             for batch in lp:
                 x = batch.to(self.device)
-                if len(pooled) < max(self.cfg.mmd.valid_batches, 1):
+                if len(pooled) < max(self.mmd_config.valid_batches, 1):
                     pooled.append(x)  # the first batches also give the evaluate MMD
                 yield x
 

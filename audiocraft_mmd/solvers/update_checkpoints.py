@@ -9,7 +9,8 @@ whose checkpoint stopped mid-epoch steps over the updates already done, so that 
 the epoch (DDP's DistributedSampler). Writes are audiocraft's `save_checkpoints`, i.e. flashy's
 `write_and_rename`: a temporary file renamed over the checkpoint, never a half-written one.
 
-`every_updates` must be a multiple of `mmd.num_batches` (a macro-batch is not split over a checkpoint).
+`every_updates` must be a multiple of `mmd.num_batches` (a macro-batch is not split over a checkpoint: the rule
+belongs to the `mmd` block's owner, `losses.mmd_config.check_cadence`).
 
 A solver class that adds its own work to `run_step` (CompressionMMDSolver: the macro-batch MMD and its separate
 backward) sits *before* this mixin in the MRO, so it must return at once when `done_before_interruption(idx)`:
@@ -19,6 +20,7 @@ first real step.
 import typing as tp
 
 from ..config_validation import is_int, require
+from ..losses.mmd_config import check_cadence
 
 PROGRESS_KEY = 'update_checkpoint_progress'
 
@@ -28,9 +30,7 @@ def validate_config(cfg) -> None:
     if every is None:
         return
     require(is_int(every) and every > 0, 'checkpoint.every_updates', every, "a positive number of updates, or null")
-    macro = cfg.get('mmd', {}).get('num_batches', 1)
-    require(every % macro == 0, 'checkpoint.every_updates', every,
-            f"a multiple of mmd.num_batches={macro}: a macro-batch cannot be split over a checkpoint")
+    check_cadence(cfg.get('mmd'), every)
 
 
 class UpdateCheckpointMixin:

@@ -1,4 +1,4 @@
-"""The closed-form (shuffle-free) MMD (`losses/mmd_closed_form.py`, `mmd.marginals: closed_form`, issue #29)."""
+"""The closed-form (shuffle-free) MMD (`losses/estimators/closed_form.py`, `mmd.marginals: closed_form`, issue #29)."""
 import itertools
 import threading
 
@@ -8,7 +8,7 @@ import torch
 from audiocraft_mmd.config_validation import ConfigError
 from audiocraft_mmd.losses import MMDLoss, MMDLossConfig, closed_form_mmd2, mmd2_unbiased, take_codebooks
 from audiocraft_mmd.losses.kernels import MultiScaleGaussian, build_kernel
-from audiocraft_mmd.losses.mmd_estimator import TileShare
+from audiocraft_mmd.losses.scope import TileShare
 
 KERNEL = MultiScaleGaussian((0.7, 2., 5.))
 BLOCK = {'kernel': 'gaussian', 'sigmas': [1., 5.], 'sigma': 12., 'delay': True, 'normalize': 'none',

@@ -1,11 +1,11 @@
-"""The random-feature MMD (`losses/mmd_features.py`, `mmd.marginals: features`, issue #29)."""
+"""The random-feature MMD (`losses/estimators/features.py`, `mmd.marginals: features`, issue #29)."""
 import pytest
 import torch
 
 from audiocraft_mmd.config_validation import ConfigError
 from audiocraft_mmd.losses import MMDLoss, MMDLossConfig, closed_form_mmd2
 from audiocraft_mmd.losses.kernels import MultiScaleGaussian, build_kernel
-from audiocraft_mmd.losses.mmd_features import feature_mmd2
+from audiocraft_mmd.losses.estimators.features import feature_mmd2
 
 KERNEL = MultiScaleGaussian((1., 3.))
 

@@ -10,9 +10,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from audiocraft_mmd.distributed import all_reduce_sum, gather_rows, tile_share
+from audiocraft_mmd.losses.scope import all_reduce_sum, gather_rows, tile_share
 from audiocraft_mmd.losses import MMDBank, MMDLoss
-from audiocraft_mmd.losses.mmd_estimator import Tiles, cross_sum, within_sum
+from audiocraft_mmd.losses.estimators.blocked import Tiles, cross_sum, within_sum
 
 B, K, D, T = 6, 3, 2, 8  # 6 items: 3, 2 or 1 per rank at W = 2 or 3
 LOSSES = {'shuffle': dict(exclude_shared=True), 'closed_form': dict(marginals='closed_form'),

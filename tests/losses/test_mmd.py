@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from audiocraft_mmd.losses import MMDLoss, apply_delay, build_kernel, mmd2_unbiased, shared_pairs, shuffle_codebooks
-from audiocraft_mmd.losses import mmd as mmd_module
+from audiocraft_mmd.losses.estimators import shuffle as mmd_module
 
 KERNELS = ['gaussian', 'squared_inverse', 'linear', 'quadratic']
 NORMALIZATIONS = ['none', 'codebook', 'dimension']

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from audiocraft_mmd.losses import MMDBank, MMDLoss, mmd2_unbiased, shuffle_codebooks
-from audiocraft_mmd.losses import mmd_bank as bank_module
-from audiocraft_mmd.losses.mmd_features import feature_mmd2
+from audiocraft_mmd.losses.estimators import shuffle as bank_module
+from audiocraft_mmd.losses.estimators.features import feature_mmd2
 
 K, D = 3, 4
 

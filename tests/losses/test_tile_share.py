@@ -1,11 +1,12 @@
-"""Tile shares of the blocked estimator (`mmd_estimator.TileShare`): W ranks' shares are disjoint, cover every
+"""Tile shares of the blocked estimator (`scope.TileShare`): W ranks' shares are disjoint, cover every
 tile, and their summed values and gradients are the whole estimate's (checked in one process: each "rank"
 computes its share, the reduce sums what the other ranks would send)."""
 import pytest
 import torch
 
 from audiocraft_mmd.losses import mmd2_unbiased
-from audiocraft_mmd.losses.mmd_estimator import TileShare, Tiles, cross_sum, within_sum
+from audiocraft_mmd.losses.estimators.blocked import Tiles, cross_sum, within_sum
+from audiocraft_mmd.losses.scope import TileShare
 from audiocraft_mmd.losses.kernels import MultiScaleGaussian
 
 

@@ -1,7 +1,7 @@
 # Copyright (c) audiocraft-mmd contributors.
 # This source code is licensed under the license found in the
 # LICENSE file in the root directory of this source tree.
-"""Strata of the past for the conditional shuffle (`mmd.shuffle: conditional`).
+"""The conditional shuffle's estimator (`mmd.shuffle: conditional`, `Conditional`) and its strata of the past.
 
 A delay-pattern LM is exact when the K codes of one step are independent *given the past tokens*
 (issue #19). The conditional shuffle permutes each codebook's rows only among rows that share a
@@ -40,10 +40,12 @@ import typing as tp
 
 import torch
 
-from ..delay_pattern import delay_align
-from .kernels import Kernel
-from .mmd_config import SHUFFLES  # noqa: F401 (re-exported: the strata's shuffle names)
-from .mmd_estimator import mmd2_unbiased, shared_pairs
+from ...delay_pattern import delay_align
+from ..kernels import Kernel
+from ..scope import TileShare
+from .base import MMDEstimator, Reduce
+from .blocked import mmd2_unbiased, shared_pairs
+from .shuffle import shuffle_codebooks, take_codebooks
 
 NO_PAST = -1
 
@@ -134,3 +136,51 @@ def stratified_mmd2(joint: torch.Tensor, shuffled: torch.Tensor, index: torch.Te
         value = mmd2_unbiased(joint[members].flatten(1), shuffled[members].flatten(1), kernel, block_size, exclude)
         total = total + value * (members.shape[0] / n)
     return total
+
+
+def shuffle_rows(rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator]
+                 ) -> tp.Tuple[torch.Tensor, torch.Tensor, torch.Tensor, tp.Optional[torch.Tensor]]:
+    """The joint rows and their shuffled counterparts, globally (Algorithm 1) or within strata of the past.
+
+    Args:
+        rows: [n, K, D] rows.
+        strata: None for the global shuffle (:func:`.shuffle.shuffle_codebooks`, the same draws), or [n] long
+            strata: only the rows `shuffleable` in strata of K + 1 rows are kept, each codebook permuted within
+            strata.
+        generator: random generator.
+    Returns:
+        joint [n', K, D], shuffled [n', K, D], index [n', K] (row j of codebook k came from joint row
+        index[j, k]) and the [n] bool mask of kept rows (None for the global shuffle, n' = n).
+    """
+    if strata is None:
+        shuffled, index = shuffle_codebooks(rows, generator, return_index=True)
+        return rows, shuffled, index, None
+    if strata.shape != rows.shape[:1]:
+        raise ValueError(f"strata of shape {tuple(strata.shape)} do not match rows of shape {tuple(rows.shape)}.")
+    keep = shuffleable(strata, min_rows=rows.shape[1] + 1)
+    rows = rows[keep]
+    index = stratified_index(strata[keep], rows.shape[1], generator)
+    return rows, take_codebooks(rows, index), index, keep
+
+
+class Conditional(MMDEstimator):
+    """Eq. (7) within strata of the past, averaged over strata (see the module docstring). Cross pairs that share
+    a cell are always left out, so `exclude_shared` changes nothing; the bank gets the whole estimate (its
+    sum_s n_s^2 pairs cost little)."""
+    marginals = 'shuffle'
+    shuffle = 'conditional'
+    needs_codes = True
+    supports_bank = True
+
+    def strata(self, codes: torch.Tensor, delay: bool) -> torch.Tensor:
+        return past_strata(codes, delay)
+
+    def __call__(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator],
+                 share: tp.Optional[TileShare] = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
+        assert strata is not None, "the conditional shuffle needs the rows' strata"
+        rows, shuffled, index, keep = shuffle_rows(rows, strata, generator)
+        return stratified_mmd2(rows, shuffled, index, strata[keep], self.kernel, self.block_size)
+
+    def num_rows(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor]) -> int:
+        assert strata is not None, "the conditional shuffle needs the rows' strata"
+        return int(shuffleable(strata, min_rows=rows.shape[1] + 1).sum())

@@ -1,4 +1,10 @@
-"""Cross-rank rows for `mmd.scope: global`: one MMD estimate over every rank's rows.
+# Copyright (c) audiocraft-mmd contributors.
+# This source code is licensed under the license found in the
+# LICENSE file in the root directory of this source tree.
+"""How the MMD's rows cross ranks under `mmd.scope: global`: one MMD estimate over every rank's rows.
+
+An estimator declares how it crosses (`MMDEstimator.crosses_ranks`): 'gather' (:func:`gather_rows`, and each
+rank computing its :func:`tile_share` of the tiles) or 'reduce' (:func:`all_reduce_sum` of its sums).
 
 :func:`gather_rows` concatenates the rows of all ranks (rank 0 first) on every rank, with autograd:
 every rank then computes the same estimate L over all N rows (same rows, same shuffles: the
@@ -21,7 +27,17 @@ import typing as tp
 import torch
 import torch.distributed as dist
 
-from .losses.mmd_estimator import TileShare
+
+class TileShare(tp.NamedTuple):
+    """This rank's share of the tiles of one estimate (`mmd.scope: global`, tile-parallel, issue #29).
+
+    Tiles are numbered in the order an estimate visits them, and rank ``rank`` of ``world`` takes those
+    with number ``t % world == rank``: the shares are disjoint and cover every tile. ``reduce`` sums a
+    tensor over the ranks (an all-reduce, see :func:`tile_share`).
+    """
+    rank: int
+    world: int
+    reduce: tp.Callable[[torch.Tensor], torch.Tensor]
 
 
 def is_distributed() -> bool:

@@ -1,7 +1,7 @@
 # Copyright (c) audiocraft-mmd contributors.
 # This source code is licensed under the license found in the
 # LICENSE file in the root directory of this source tree.
-"""Blocked unbiased MMD^2 estimator (paper, eq. (7)) between two sets of rows.
+"""Blocked unbiased MMD^2 (paper, eq. (7)) between two sets of rows: the engine of the shuffle estimators.
 
 Scale: n is B * T' (about 10^4 rows of K * D = 512 features for a macro-batch), so the
 kernel matrices are never materialized. :func:`mmd2_unbiased` walks [block, block] tiles
@@ -17,7 +17,8 @@ import typing as tp
 import torch
 from torch.autograd.function import once_differentiable
 
-from .kernels import Kernel, build_kernel
+from ..kernels import Kernel, build_kernel
+from ..scope import TileShare
 
 
 class _Rows(tp.NamedTuple):
@@ -98,18 +99,6 @@ def _blocks(n: int, block_size: int) -> tp.List[slice]:
 
 def _view(grad: tp.Optional[torch.Tensor], index: slice) -> tp.Optional[torch.Tensor]:
     return None if grad is None else grad[index]
-
-
-class TileShare(tp.NamedTuple):
-    """This rank's share of the tiles of one estimate (`mmd.scope: global`, tile-parallel, issue #29).
-
-    Tiles are numbered in the order an estimate visits them, and rank ``rank`` of ``world`` takes those
-    with number ``t % world == rank``: the shares are disjoint and cover every tile. ``reduce`` sums a
-    tensor over the ranks (an all-reduce, see `distributed.tile_share`).
-    """
-    rank: int
-    world: int
-    reduce: tp.Callable[[torch.Tensor], torch.Tensor]
 
 
 class Tiles:
@@ -213,7 +202,7 @@ def shared_total(value: torch.Tensor, grads: tp.Optional[tp.Sequence[torch.Tenso
 
     The value is summed over the ranks. The gradients w.r.t. the gathered rows are scaled by W: the gather's
     backward sums them over ranks, giving W times the whole gradient on every rank, as when every rank
-    computes the whole estimate (`distributed.gather_rows`), so audiocraft's gradient average stays right.
+    computes the whole estimate (`scope.gather_rows`), so audiocraft's gradient average stays right.
     """
     if share is None:
         return value, None if grads is None else list(grads)

@@ -6,7 +6,7 @@ closed_form`, issue #29; dHSIC, Pfister et al., JRSS-B 2018).
 
 For a kernel that is a product over codebooks, k(x, y) = prod_k k_k(x^k, y^k) (`Kernel.factorizes`: the
 multi-scale Gaussian, radius by radius), the shuffle estimator of eq. (7) averaged over *all* the K independent
-permutations of `mmd.shuffle_codebooks` has a closed form in the K per-codebook Gram matrices G_k = [k_k(x_i^k,
+permutations of `shuffle.shuffle_codebooks` has a closed form in the K per-codebook Gram matrices G_k = [k_k(x_i^k,
 x_j^k)] (n x n, diagonal 1 for the Gaussian), with a = 1 / (n (n - 1)):
 
     A = a sum_{i != j} prod_k G_k[i, j]                  within-joint term (eq. (7) as is)
@@ -36,20 +36,14 @@ import typing as tp
 
 import torch
 
-from .kernels import Kernel, build_kernel
-from .mmd_estimator import Tiles, TileShare, gradient_in_forward
+from ..kernels import Kernel, build_kernel
+from ..scope import TileShare
+from .base import MMDEstimator, Reduce, check_factorizes
+from .blocked import Tiles, gradient_in_forward
 
 # exp(-t) for t beyond this is a float32 subnormal (slow on CPU) or 0: the exponent is capped there, which moves
 # each term by less than exp(-87) ~ 2e-38.
 _MAX_EXPONENT = 87.
-
-
-def check_factorizes(kernel: Kernel) -> None:
-    """Raises a ValueError naming the kernel if it is no product over codebooks (no closed form)."""
-    if not kernel.factorizes or not hasattr(kernel, 'sigmas'):
-        why = kernel.why_not_factorized or 'it is not a product of per-codebook kernels'
-        raise ValueError(f"The closed-form MMD needs a kernel that factorizes over codebooks; kernel "
-                         f"{type(kernel).__name__} does not: {why}.")
 
 
 def _rates(kernel: Kernel) -> tp.List[float]:
@@ -240,3 +234,15 @@ def closed_form_mmd2(rows: torch.Tensor, kernel: tp.Union[Kernel, str] = 'gaussi
     with torch.autocast(device_type=rows.device.type, enabled=False):
         value = gradient_in_forward(compute, rows)
     return value.to(rows.dtype)
+
+
+class ClosedForm(MMDEstimator):
+    """The shuffle estimate averaged over all the shuffles, in closed form (see the module docstring);
+    `exclude_shared` leaves the diagonal out of the row means. Not with the bank: every step would pay the O(n^2)
+    estimate over every bank row."""
+    marginals = 'closed_form'
+    needs_factorizing_kernel = True
+
+    def __call__(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator],
+                 share: tp.Optional[TileShare] = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
+        return closed_form_mmd2(rows, self.kernel, self.block_size, self.exclude_shared, share)

@@ -8,7 +8,7 @@ cross the ranks.
 For one radius sigma, the Gaussian kernel is k(x, y) = E_w cos(w . (x - y)), w ~ N(0, I / sigma^2) over the
 F = K D features; the codebooks' blocks w_k of w are independent. With e_i = exp(i w . x_i), e_i^k = exp(i w_k .
 x_i^k), S = sum_i e_i and S_k = sum_i e_i^k (n rows, a = 1 / (n (n - 1))), each term of the closed form
-(:mod:`.mmd_closed_form`, A + C - 2 B) has an estimate from one frequency whose expectation over w is that
+(:mod:`.closed_form`, A + C - 2 B) has an estimate from one frequency whose expectation over w is that
 term exactly:
 
     A_w = a (|S|^2 - n)                                      (diagonal removed: |e_i| = 1)
@@ -21,7 +21,7 @@ generator state on every rank under global scope), summed over radii: unbiased f
 rows, with a Monte Carlo variance O(1 / M) on top of it. The frequencies are constants: the gradient reaches the
 rows (the encoder) only, by autograd. Cost O(n M F) per radius, memory O(K n M) (the phases autograd keeps).
 
-Global scope (``reduce``, an autograd-aware all-reduce sum, `distributed.all_reduce_sum`): each rank sums its own
+Global scope (``reduce``, an autograd-aware all-reduce sum, `scope.all_reduce_sum`): each rank sums its own
 rows' e's, S, S_k and n are reduced (and the per-row sum of the `exclude_diagonal` B); the rows are never
 gathered.
 """
@@ -29,10 +29,10 @@ import typing as tp
 
 import torch
 
-from .kernels import Kernel
-from .mmd_closed_form import check_factorizes
+from ..kernels import Kernel
+from ..scope import TileShare
+from .base import MMDEstimator, OptionError, Reduce, check_factorizes
 
-Reduce = tp.Callable[[torch.Tensor], torch.Tensor]
 _CHUNK = 256  # frequencies per chunk
 
 
@@ -106,3 +106,24 @@ def feature_mmd2(rows: torch.Tensor, kernel: Kernel, num_features: int,
                 share = chunk.shape[2] / num_features
                 total = total + share * _radius_terms(z, chunk, n, exclude_diagonal, reduce)
     return total.to(rows.dtype)
+
+
+class RandomFeatures(MMDEstimator):
+    """The closed form estimated from `features` random frequencies per radius (see the module docstring); with
+    the bank the whole estimate over current and bank rows; under global scope its sums cross the ranks."""
+    marginals = 'features'
+    config_keys = ('features',)
+    supports_bank = True
+    bank_exclude_shared = True
+    crosses_ranks = 'reduce'
+    needs_factorizing_kernel = True
+
+    def __init__(self, kernel: Kernel, block_size: int = 1024, exclude_shared: bool = False, features: int = 1024):
+        super().__init__(kernel, block_size, exclude_shared)
+        if not isinstance(features, int) or isinstance(features, bool) or features < 1:
+            raise OptionError('features', features, f"features must be a positive integer, got {features!r}.")
+        self.features = features
+
+    def __call__(self, rows: torch.Tensor, strata: tp.Optional[torch.Tensor], generator: tp.Optional[torch.Generator],
+                 share: tp.Optional[TileShare] = None, reduce: tp.Optional[Reduce] = None) -> torch.Tensor:
+        return feature_mmd2(rows, self.kernel, self.features, generator, self.exclude_shared, reduce)
