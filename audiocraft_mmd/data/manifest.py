@@ -90,9 +90,10 @@ def probe_all(paths: tp.Sequence[str], workers: int, min_seconds: float, progres
 
 
 def piece_of(path: str, root: Path, piece_by: str) -> str:
-    """The piece a file belongs to: itself, or its folder (the stems of a song stay in one split)."""
+    """The piece a file belongs to: itself, or its folder (the stems of a song stay in one split); a file directly
+    in `root` is a piece of its own either way."""
     relative = Path(path).relative_to(root)
-    return str(relative.parent if piece_by == 'folder' else relative)
+    return str(relative.parent if piece_by == 'folder' and relative.parent != Path('.') else relative)
 
 
 def split_pieces(kept: tp.Sequence[Probe], root: Path, piece_by: str, seed: int,
@@ -149,7 +150,8 @@ def report(probes: tp.Sequence[Probe], assignment: tp.Mapping[str, str], out: Pa
     lines += [f'  {p.path}: {p.reason}' for p in skipped]
     rates = sorted({p.sample_rate for p in kept})
     counts = ', '.join(f'{rate} Hz: {sum(p.sample_rate == rate for p in kept)}' for rate in rates)
-    channels = ', '.join(f'{c} channel(s): {sum(p.channels == c for p in kept)}' for c in sorted({p.channels for p in kept}))
+    channels = ', '.join(f'{c} channel(s): {sum(p.channels == c for p in kept)}'
+                         for c in sorted({p.channels for p in kept}))
     lines.append(f'Sample rates: {counts}; {channels} (audiocraft resamples and mixes down on the fly to the '
                  "solver's sample_rate and channels)")
     lines.append(f'Manifests in {out}:')
@@ -173,7 +175,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> tp.Dict[str, tp.Any]:
                         help='where the dset config goes (default: config/dset/audio of this repository)')
     parser.add_argument('--force', action='store_true', help='overwrite a dset config this builder did not write')
     parser.add_argument('--piece-by', choices=('file', 'folder'), default='file',
-                        help='the unit of the split: a file, or a folder (the stems of one song)')
+                        help='the unit of the split: a file, or its folder (the stems of one song; files directly in '
+                        'FOLDER stay pieces of their own)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the split')
     parser.add_argument('--held-out', type=float, default=HELD_OUT_FRACTION,
                         help='fraction of the duration for valid, and for evaluate')
