@@ -135,8 +135,8 @@ class FiniteStepsMixin:
         super().__init__(cfg)  # type: ignore[call-arg]
         self.skipped_steps = 0
         self._verdict: tp.Tuple[tp.Any, bool] = (None, True)  # (last batch checked, admitted)
-        for optimizer in self._optimizers():
-            optimizer.register_step_pre_hook(refuse_nonfinite_gradients)
+        self.gradient_hooks = [optimizer.register_step_pre_hook(refuse_nonfinite_gradients)
+                               for optimizer in self._optimizers()]
 
     def _optimizers(self) -> tp.List[torch.optim.Optimizer]:
         adversaries = getattr(self, 'adv_losses', {})
@@ -196,6 +196,6 @@ class FiniteStepsMixin:
         culprit = first_nonfinite({'model': self.model,  # type: ignore[attr-defined]
                                    **{f'adv_losses.{k}': v for k, v in getattr(self, 'adv_losses', {}).items()}})
         if culprit is not None:
-            raise NonFiniteTraining(f"Not writing a checkpoint at epoch {self.epoch}: {culprit} is not finite; "  # type: ignore[attr-defined]
-                                    "the last checkpoint is kept.")
+            raise NonFiniteTraining(f"Not writing a checkpoint at epoch {self.epoch}: {culprit} is not "  # type: ignore
+                                    "finite; the last checkpoint is kept.")
         return super().save_checkpoints()  # type: ignore[misc]

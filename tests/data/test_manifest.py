@@ -77,7 +77,8 @@ def test_split_by_piece_keeps_a_folder_together(built):
     kept = {str(files[name].resolve()) for name in ('song0', 'song1', 'song2', 'song3', 'flac44k', 'stereo')}
     assert sorted(splits['train'] + splits['valid'] + splits['evaluate']) == sorted(kept)
     assert splits['valid'] and splits['evaluate'] and splits['generate'] == splits['evaluate']
-    album = [split for split, paths in splits.items() if str(files['stereo'].resolve()) in paths and split != 'generate']
+    stereo = str(files['stereo'].resolve())
+    album = [split for split, paths in splits.items() if stereo in paths and split != 'generate']
     assert all(str(files['flac44k'].resolve()) in splits[split] for split in album)
 
 
