@@ -55,15 +55,15 @@ class CompressionSolver(finite_steps.FiniteStepsMixin, WeightsOnlyCheckpointMixi
 
     It accepts our configs' `losses.mmd` key when it is 0 (the independence loss is the
     `compression_mmd` solver's job). It adds:
+    - the non-finite guard (`finite_steps.py`): a step whose batch or gradients are not finite is skipped and
+      logged with its files, past `finite_steps.max_skipped` the run stops, no non-finite state is written;
     - the `codec_training` block, applied to the model right after audiocraft builds it
       (`models/codec_training.py`: initialization and dead-code replacement that let small codecs learn);
     - liveness metrics (`metrics/liveness.py`: SI-SNR in dB, log-mel correlation, output/output
       correlation, code perplexity) in the valid stage (`liveness.valid_batches` batches) and the
       evaluate stage (all batches), and a warning when the codec looks collapsed.
     - with `metrics.fad.use`, `fad_musicnn` of reconstructions vs originals in the evaluate stage
-      (`audiocraft_mmd.metrics.music_quality`);
-    - the non-finite guard (`finite_steps.py`): a step whose batch or gradients are not finite is skipped and
-      logged with its files, past `finite_steps.max_skipped` the run stops, no non-finite state is written.
+      (`audiocraft_mmd.metrics.music_quality`).
     """
     def __init__(self, cfg: omegaconf.DictConfig):
         if type(self) is CompressionSolver and cfg.losses.get('mmd', 0):
