@@ -8,12 +8,12 @@ import torch
 from audiocraft.solvers import compression
 
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin, load_state, resolve_checkpoint
+from . import finite_steps
 from ..environment import PRETRAINED_PREFIX
 from ..config_validation import is_int, require
 from ..metrics import music_quality
 from ..metrics.liveness import Liveness, looks_collapsed
 from ..models import builders as model_builders, codec_training
-from . import finite_steps
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
