@@ -8,6 +8,7 @@ import torch
 from audiocraft.solvers import compression
 
 from ..compat.checkpoints import WeightsOnlyCheckpointMixin, load_state, resolve_checkpoint
+from . import finite_steps
 from ..environment import PRETRAINED_PREFIX
 from ..config_validation import is_int, require
 from ..metrics.liveness import Liveness, looks_collapsed
@@ -17,8 +18,9 @@ from . import music_metrics
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
     """Check the blocks our compression solvers add to audiocraft's: the quantizer (`encodec.quantizer`,
-    `pvq`), `codec_training` and `liveness`."""
+    `pvq`), `codec_training`, `liveness` and `finite_steps`."""
     model_builders.validate_config(cfg)
+    finite_steps.validate_config(cfg)
     if 'codec_training' in cfg:
         codec_training.validate_config(cfg.codec_training)
         warmup = cfg.codec_training.get('quantizer_warmup', 0)
@@ -46,13 +48,15 @@ def _without_key(node: omegaconf.DictConfig, key: str):
             node[key] = value
 
 
-class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolver):
+class CompressionSolver(finite_steps.FiniteStepsMixin, WeightsOnlyCheckpointMixin, compression.CompressionSolver):
     """audiocraft's CompressionSolver with checkpoints that load with `weights_only=True`, and
     `model_from_checkpoint` resolving `//sig/` in our Dora folder (audiocraft's resolver imports
     `audiocraft.train`, which cannot load without audiocraft's source config tree).
 
     It accepts our configs' `losses.mmd` key when it is 0 (the independence loss is the
     `compression_mmd` solver's job). It adds:
+    - the non-finite guard (`finite_steps.py`): a step whose batch or gradients are not finite is skipped and
+      logged with its files, past `finite_steps.max_skipped` the run stops, no non-finite state is written;
     - the `codec_training` block, applied to the model right after audiocraft builds it
       (`models/codec_training.py`: initialization and dead-code replacement that let small codecs learn);
     - liveness metrics (`metrics/liveness.py`: SI-SNR in dB, log-mel correlation, output/output
