@@ -20,7 +20,8 @@ def test_missing_packages_are_named_with_every_way_to_get_them(tmp_path, monkeyp
     present = tmp_path / 'present.sf2'
     present.touch()
     monkeypatch.setattr(system_packages, 'REQUIREMENTS', {
-        'rendered': [('fluidsynth-does-not-exist', 'binary', 'fluidsynth'), (str(present), 'path', 'fluid-soundfont-gm')],
+        'rendered': [('fluidsynth-does-not-exist', 'binary', 'fluidsynth'),
+                     (str(present), 'path', 'fluid-soundfont-gm')],
         'recorded': [(str(tmp_path / 'absent'), 'path', 'wesnoth-1.16-music'),
                      (str(tmp_path / 'absent2'), 'path', 'wesnoth-1.16-music')]})
     assert system_packages.missing_packages() == ['fluidsynth', 'wesnoth-1.16-music']
