@@ -34,7 +34,7 @@ $(STAMP): requirements.lock setup.cfg pyproject.toml Makefile audiocraft_mmd/com
 	$(VPY) -m pip install -q --no-deps --require-hashes -r $(VENV)/uv.lock.txt
 	$(UV) pip sync -q --require-hashes --python $(VPY) requirements.lock
 	$(UV) pip install -q --no-deps --no-build-isolation --python $(VPY) -e .
-	$(VPY) -m audiocraft_mmd.compat.ffmpeg --link
+	$(VPY) -c 'from audiocraft_mmd.compat import ffmpeg; print(ffmpeg.link(ffmpeg.venv_bin()))'
 	@touch $(STAMP)
 
 # Re-sync .venv to the lock even when nothing changed since the last install (a hand-installed package, a drift).

@@ -82,7 +82,7 @@ def _check_ffmpeg() -> str:
     if proc.returncode != 0:
         raise ToolProblem(f'{binary} -version exits {proc.returncode}: {proc.stderr.strip()[-200:]}. '
                           f'Fix: {ffmpeg.FIX}')
-    return f'{proc.stdout.split(chr(10))[0]} ({binary})'
+    return f"{' '.join(proc.stdout.split()[:3])} ({binary})"  # `ffmpeg version 7.0.2-static`
 
 
 def _check_cuda_driver() -> str:

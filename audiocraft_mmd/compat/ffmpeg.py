@@ -3,14 +3,13 @@
 What it replaces, and why: audiocraft 1.3.0's `audio_write` (`audiocraft/data/audio.py`) always pipes to a
 binary named `ffmpeg` looked up on PATH, for wav too, and fails with FileNotFoundError without one. The lock
 holds `imageio-ffmpeg`, whose wheel ships a static ffmpeg under another name
-(`imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v7.0.2`). `make install` runs `link()`, which makes
+(`imageio_ffmpeg/binaries/ffmpeg-linux-x86_64-v7.0.2`). `make install` runs `link(venv_bin())`, which makes
 `.venv/bin/ffmpeg` a symlink to it: an activated `.venv` then has it on PATH like any other tool of the venv.
 Programs started without activation (`.venv/bin/dora run ...`, a SLURM job) import this package, whose import
 calls `put_on_path()`: when PATH has no `ffmpeg`, it appends the venv's `bin/` to PATH (appended, so that a
 site's ffmpeg, from the system or `module load ffmpeg`, wins). audiocraft itself is not touched, and its child
 processes inherit the PATH.
 """
-import argparse
 import os
 from pathlib import Path
 import shutil
@@ -56,18 +55,3 @@ def link(target_dir: Path) -> Path:
         path.unlink()
     path.symlink_to(wheel_binary())
     return path
-
-
-def main(argv: tp.Optional[tp.List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m audiocraft_mmd.compat.ffmpeg', description=__doc__.split('\n')[0])
-    parser.add_argument('--link', action='store_true', help="symlink the wheel's ffmpeg into this venv's bin/")
-    args = parser.parse_args(argv)
-    if args.link:
-        print(f'{link(venv_bin())} -> {wheel_binary()}')
-    else:
-        print(put_on_path() or f'no ffmpeg. Fix: {FIX}')
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
