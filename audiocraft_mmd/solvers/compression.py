@@ -13,12 +13,14 @@ from ..config_validation import is_int, require
 from ..metrics import music_quality
 from ..metrics.liveness import Liveness, looks_collapsed
 from ..models import builders as model_builders, codec_training
+from . import finite_steps
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
     """Check the blocks our compression solvers add to audiocraft's: the quantizer (`encodec.quantizer`,
-    `pvq`), `codec_training` and `liveness`."""
+    `pvq`), `codec_training`, `liveness` and `finite_steps`."""
     model_builders.validate_config(cfg)
+    finite_steps.validate_config(cfg)
     if 'codec_training' in cfg:
         codec_training.validate_config(cfg.codec_training)
         warmup = cfg.codec_training.get('quantizer_warmup', 0)
@@ -46,7 +48,7 @@ def _without_key(node: omegaconf.DictConfig, key: str):
             node[key] = value
 
 
-class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolver):
+class CompressionSolver(finite_steps.FiniteStepsMixin, WeightsOnlyCheckpointMixin, compression.CompressionSolver):
     """audiocraft's CompressionSolver with checkpoints that load with `weights_only=True`, and
     `model_from_checkpoint` resolving `//sig/` in our Dora folder (audiocraft's resolver imports
     `audiocraft.train`, which cannot load without audiocraft's source config tree).
@@ -59,7 +61,9 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
       correlation, code perplexity) in the valid stage (`liveness.valid_batches` batches) and the
       evaluate stage (all batches), and a warning when the codec looks collapsed.
     - with `metrics.fad.use`, `fad_musicnn` of reconstructions vs originals in the evaluate stage
-      (`audiocraft_mmd.metrics.music_quality`).
+      (`audiocraft_mmd.metrics.music_quality`);
+    - the non-finite guard (`finite_steps.py`): a step whose batch or gradients are not finite is skipped and
+      logged with its files, past `finite_steps.max_skipped` the run stops, no non-finite state is written.
     """
     def __init__(self, cfg: omegaconf.DictConfig):
         if type(self) is CompressionSolver and cfg.losses.get('mmd', 0):

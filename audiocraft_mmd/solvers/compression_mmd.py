@@ -179,7 +179,9 @@ class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
         return gather_rows if self.mmd_scope == 'global' and self.is_training else None
 
     def _check_finite(self, mmd: torch.Tensor) -> None:
-        if not torch.isfinite(mmd):
+        """Raises in valid/evaluate. In training a non-finite MMD makes the gradients non-finite: the step is then
+        skipped on every rank, after their gradients are averaged (`finite_steps`), instead of one rank raising."""
+        if not torch.isfinite(mmd) and not self.is_training:
             raise FloatingPointError(f"The MMD loss is {mmd.item()} at epoch {self.epoch} ({self.current_stage}); "
                                      "checkpoints of previous epochs are intact.")
 
@@ -221,15 +223,19 @@ class CompressionMMDSolver(UpdateCheckpointMixin, CompressionSolver):
 
         with self._forward_streams.armed(on_streams):
             metrics = super().run_step(idx, batch, metrics)
-        if len(injected) != 1 or not injected[0].applied:
+        skipped = metrics.get('skipped')  # an adversary's non-finite step ends it before audiocraft's backward
+        if not skipped and (len(injected) != 1 or not injected[0].applied):
             raise RuntimeError("The bank MMD gradient did not join audiocraft's backward "
                                f"({len(injected)} quantizer forward(s) seen in the step).")
-        injected[0].remove()
+        for hook in injected:
+            hook.remove()
         return metrics
 
     def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):
         if self.done_before_interruption(idx):
             return metrics  # resumed mid-epoch: no MMD backward either (UpdateCheckpointMixin)
+        if not self.step_admitted(batch):
+            return super().run_step(idx, batch, metrics)  # non-finite samples: skipped and logged (finite_steps)
         if self.is_training and self.mmd_weight > 0 and self.mmd_estimator == 'bank':
             return self.bank_step(idx, batch, metrics)
         if self.is_training and self.mmd_weight > 0:
