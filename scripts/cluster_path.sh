@@ -37,15 +37,17 @@ if [ "${CLUSTER_PATH_COLD:-0}" != 1 ] && [ -d "$SEED" ]; then
 fi
 chown -R "$RUN_AS:" "$WORK" "$HOME_U"
 
-# What a cluster node lacks: apt/dpkg and the Debian packages' binaries and data (a file or folder is hidden by
-# an empty one mounted over it, in this namespace only).
-HIDE=(/usr/bin/apt /usr/bin/apt-get /usr/bin/apt-cache /usr/bin/dpkg /usr/bin/dpkg-query /usr/bin/ffmpeg
-      /usr/bin/ffprobe /usr/bin/fluidsynth /usr/share/sounds /usr/share/games /var/lib/dpkg /etc/apt)
-mkdir -p "$WORK/empty_dir" && touch "$WORK/empty_file" && chmod 000 "$WORK/empty_file"
+# What a cluster node lacks: apt/dpkg and the Debian packages' binaries and data, hidden in this namespace only:
+# the binaries by an overlay on /usr/bin whose whiteouts delete them (a file mounted over one would still be
+# found on PATH, only not executable), the data folders by an empty folder mounted over each.
+HIDE_BIN=(apt apt-get apt-cache dpkg dpkg-query ffmpeg ffprobe fluidsynth)
+HIDE_DIRS=(/usr/share/sounds /usr/share/games /var/lib/dpkg /etc/apt)
+mkdir -p "$WORK/empty_dir" "$WORK/bin_upper" "$WORK/bin_work"
+for tool in "${HIDE_BIN[@]}"; do mknod "$WORK/bin_upper/$tool" c 0 0; done
 cat > "$WORK/as_user.sh" <<EOF
 set -euo pipefail
 cd "$WORK/repo"
-for tool in apt-get dpkg-query ffmpeg fluidsynth; do
+for tool in ${HIDE_BIN[*]}; do
   ! command -v \$tool >/dev/null || { echo "error: \$tool is still visible" >&2; exit 1; }
 done
 python3 scripts/cluster_path.py music "$WORK/music"
@@ -60,20 +62,20 @@ EXPORT=exported/mine/compression_state_dict.bin
 .venv/bin/python scripts/cluster_path.py ours \$EXPORT "$WORK/codes.pt" --egs egs/mine --log "$WORK/commands.log"
 EOF
 hide_and_run() {
-  for path in "${HIDE[@]}"; do
-    if [ -d "$path" ]; then mount --bind "$WORK/empty_dir" "$path"
-    elif [ -e "$path" ]; then mount --bind "$WORK/empty_file" "$path"; fi
+  mount -t overlay overlay -o "lowerdir=/usr/bin,upperdir=$WORK/bin_upper,workdir=$WORK/bin_work" /usr/bin
+  for path in $HIDE_DIRS; do
+    [ -d "$path" ] && mount --bind "$WORK/empty_dir" "$path"
   done
   runuser -u "$RUN_AS" -- env -i HOME="$HOME_U" USER="$RUN_AS" PATH=/usr/local/bin:/usr/bin:/bin \
     SSL_CERT_FILE="${SSL_CERT_FILE:-}" PIP_CERT="${PIP_CERT:-}" OMP_NUM_THREADS=1 bash "$WORK/as_user.sh"
 }
 export -f hide_and_run
 export WORK RUN_AS HOME_U
-export HIDE_LIST="${HIDE[*]}"
+export HIDE_DIRS="${HIDE_DIRS[*]}"
 step "as $RUN_AS, apt and the Debian packages hidden: the commands of docs/cluster.md"
-if unshare -m --propagation private bash -c 'HIDE=($HIDE_LIST); hide_and_run'; then
+if unshare -m --propagation private bash -c hide_and_run; then
   step "passed"
-  rm -rf "$WORK"
+  rm -rf "$WORK" "${HOME_U:?}/.cache/uv"
 else
   rc=$?
   step "FAILED (exit $rc); kept $WORK"
