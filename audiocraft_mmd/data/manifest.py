@@ -131,13 +131,17 @@ def datasource(folders: tp.Mapping[str, Path], kept: tp.Sequence[Probe]) -> tp.D
             **{split: str(folder.resolve()) for split, folder in folders.items()}}
 
 
+def written_by_builder(path: Path) -> bool:
+    return any(line.startswith(BUILDER_MARK) for line in path.read_text().splitlines()[:2])
+
+
 def write_dset(path: Path, block: tp.Mapping[str, tp.Any], command: str, force: bool) -> None:
     """`config/dset/audio/<name>.yaml`; an existing file not written by this builder is kept unless `force`."""
-    if path.exists() and not path.read_text().startswith(BUILDER_MARK) and not force:
+    if path.exists() and not written_by_builder(path) and not force:
         raise SystemExit(f"error: {path} exists and was not written by this builder; choose another --dset name "
                          "or pass --force")
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f'{BUILDER_MARK}: {command}', '# @package __global__', 'datasource:']
+    lines = ['# @package __global__', f'{BUILDER_MARK}: {command}', 'datasource:']
     lines += [f'  {key}: {value}' for key, value in block.items()]
     path.write_text('\n'.join(lines) + '\n')
 
@@ -187,12 +191,13 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> tp.Dict[str, tp.Any]:
     root = args.folder.resolve()
     if not root.is_dir():
         raise SystemExit(f'error: {args.folder} is not a folder')
-    start = time.time()
     paths = find_files(root)
     if not paths:
         raise SystemExit(f'error: no audio files in {root}')
     print(f'Reading {len(paths)} audio files under {root} with {args.workers} workers', file=sys.stderr)
+    start = time.time()
     probes = probe_all(paths, args.workers, args.min_seconds, not args.no_progress)
+    seconds = time.time() - start
     kept = [p for p in probes if not p.reason]
     assignment = split_pieces(kept, root, args.piece_by, args.seed, args.held_out)
     folders = write_manifests(args.out, kept, assignment)
@@ -210,7 +215,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> tp.Dict[str, tp.Any]:
                    args.force)
         shown = dset.relative_to(environment.REPO_ROOT) if dset.is_relative_to(environment.REPO_ROOT) else dset
         print(f'Wrote {shown}. Train on it:\n  dora run {solver} dset=audio/{name}')
-    print(f'({time.time() - start:.1f} s)')
+    print(f'(read {len(paths)} files, {sum(p.duration for p in probes) / 3600:.3f} h of audio, in {seconds:.1f} s)')
     return {'probes': probes, 'assignment': assignment, 'datasource': block, 'dset': None if args.no_dset else dset}
 
 

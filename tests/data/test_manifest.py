@@ -1,6 +1,7 @@
 """The manifest builder keeps usable files, lists the others with their reason, splits by piece, and its manifests
 pass the check at solver start without reading the float files again."""
 import json
+import os
 
 import numpy as np
 import omegaconf
@@ -93,7 +94,7 @@ def test_same_seed_same_split_other_seed_may_differ(built, tmp_path):
 def test_dset_config_and_start_up_check(built):
     tmp, files, out, result = built
     text = (tmp / 'dset' / 'mine.yaml').read_text()
-    assert text.startswith(manifest.BUILDER_MARK)
+    assert text.startswith('# @package __global__\n' + manifest.BUILDER_MARK)
     cfg = omegaconf.OmegaConf.create(text)
     assert cfg.datasource.max_sample_rate == 44100 and cfg.datasource.max_channels == 2
     assert cfg.datasource.train == str((out / 'train').resolve())
@@ -111,3 +112,22 @@ def test_an_unrelated_dset_config_is_not_overwritten(built, tmp_path):
     with pytest.raises(SystemExit, match='not written by this builder'):
         manifest.main([str(tmp / 'music'), '--out', str(tmp_path / 'mine'), '--dset-dir', str(dset),
                        '--workers', '1', '--no-progress'])
+
+
+def test_dora_composes_the_written_dset(built):
+    """`dset=audio/NAME` on the command line points the solver at the manifests (and gives its own signature)."""
+    from audiocraft_mmd import environment
+    from audiocraft_mmd.train import main
+    tmp, _, out, _ = built
+    name = f'test_own_music_{os.getpid()}'
+    dset = environment.CONFIG_DIR / 'dset' / 'audio' / f'{name}.yaml'
+    manifest.main([str(tmp / 'music'), '--out', str(tmp / name), '--workers', '1', '--no-progress',
+                   '--piece-by', 'folder'])
+    try:
+        xp = main.get_xp(['solver=compression/encodec_mmd_32khz', f'dset=audio/{name}'])
+        default = main.get_xp(['solver=compression/encodec_mmd_32khz'])
+    finally:
+        dset.unlink()
+    assert xp.cfg.datasource.train == str((tmp / name / 'train').resolve())
+    assert xp.cfg.datasource.max_sample_rate == 44100
+    assert xp.sig != default.sig
