@@ -5,7 +5,8 @@
 # hidden. The music is a folder this script writes: six pieces (one at 44.1 kHz, one stereo) and one corrupt
 # file. Training is 2 updates of the debug codec on CPU. Then the export is loaded by plain audiocraft in a
 # process that never imports audiocraft_mmd, and by our loader. Passes when every command succeeds, the builder
-# lists the corrupt file, and the manifests hold every other piece.
+# lists the corrupt file, the manifests hold every other piece, and `make data` (which needs the hidden packages)
+# stops naming them.
 #
 # Run as root (it adds the user `cluster-ci` and makes the namespace): `bash scripts/cluster_path.sh`.
 # The install uses a warm uv cache: a copy of root's (CLUSTER_PATH_COLD=1 starts from an empty one, which
@@ -51,6 +52,7 @@ for tool in ${HIDE_BIN[*]}; do
   ! command -v \$tool >/dev/null || { echo "error: \$tool is still visible" >&2; exit 1; }
 done
 python3 scripts/cluster_path.py music "$WORK/music"
+PS4='+ [\$(date +%T)] '
 set -x
 MUSIC="$WORK/music"
 XP="solver=compression/encodec_mmd_debug dset=audio/mine device=cpu optim.epochs=1 optim.updates_per_epoch=2 \
@@ -60,6 +62,11 @@ set +x
 EXPORT=exported/mine/compression_state_dict.bin
 .venv/bin/python scripts/cluster_path.py plain \$EXPORT "$WORK/codes.pt"
 .venv/bin/python scripts/cluster_path.py ours \$EXPORT "$WORK/codes.pt" --egs egs/mine --log "$WORK/commands.log"
+# The demo set needs the hidden packages: make data stops there, naming them and how to get them.
+! make data > "$WORK/make_data.log" 2>&1 || { echo "error: make data passed without its packages" >&2; exit 1; }
+grep -q 'missing system packages (make data, make test): fluidsynth' "$WORK/make_data.log" \
+  || { cat "$WORK/make_data.log" >&2; exit 1; }
+echo "make data without the Debian packages:"; grep -A9 'missing system packages' "$WORK/make_data.log"
 EOF
 hide_and_run() {
   mount -t overlay overlay -o "lowerdir=/usr/bin,upperdir=$WORK/bin_upper,workdir=$WORK/bin_work" /usr/bin
