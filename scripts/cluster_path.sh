@@ -51,6 +51,9 @@ cd "$WORK/repo"
 for tool in ${HIDE_BIN[*]}; do
   ! command -v \$tool >/dev/null || { echo "error: \$tool is still visible" >&2; exit 1; }
 done
+for folder in ${HIDE_DIRS[*]}; do
+  [ ! -d \$folder ] || [ -z "\$(ls -A \$folder)" ] || { echo "error: \$folder is still visible" >&2; exit 1; }
+done
 python3 scripts/cluster_path.py music "$WORK/music"
 PS4='+ [\$(date +%T)] '
 set -x
@@ -64,13 +67,13 @@ EXPORT=exported/mine/compression_state_dict.bin
 .venv/bin/python scripts/cluster_path.py ours \$EXPORT "$WORK/codes.pt" --egs egs/mine --log "$WORK/commands.log"
 # The demo set needs the hidden packages: make data stops there, naming them and how to get them.
 ! make data > "$WORK/make_data.log" 2>&1 || { echo "error: make data passed without its packages" >&2; exit 1; }
-grep -q 'missing system packages (make data, make test): fluidsynth' "$WORK/make_data.log" \
+grep -q 'missing system packages (make data, make test): fluidsynth fluid-soundfont-gm' "$WORK/make_data.log" \
   || { cat "$WORK/make_data.log" >&2; exit 1; }
 echo "make data without the Debian packages:"; grep -A9 'missing system packages' "$WORK/make_data.log"
 EOF
 hide_and_run() {
   mount -t overlay overlay -o "lowerdir=/usr/bin,upperdir=$WORK/bin_upper,workdir=$WORK/bin_work" /usr/bin
-  for path in $HIDE_DIRS; do
+  for path in $HIDDEN_DIRS; do
     [ -d "$path" ] && mount --bind "$WORK/empty_dir" "$path"
   done
   runuser -u "$RUN_AS" -- env -i HOME="$HOME_U" USER="$RUN_AS" PATH=/usr/local/bin:/usr/bin:/bin \
@@ -78,7 +81,7 @@ hide_and_run() {
 }
 export -f hide_and_run
 export WORK RUN_AS HOME_U
-export HIDE_DIRS="${HIDE_DIRS[*]}"
+export HIDDEN_DIRS="${HIDE_DIRS[*]}"  # a string: bash exports no arrays
 step "as $RUN_AS, apt and the Debian packages hidden: the commands of docs/cluster.md"
 if unshare -m --propagation private bash -c hide_and_run; then
   step "passed"
