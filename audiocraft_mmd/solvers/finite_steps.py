@@ -19,7 +19,8 @@ left out of the metrics and logged, not counted.
 
 A solver class that does its own work in `run_step` before this mixin's (CompressionMMDSolver: the macro-batch
 MMD) asks `step_admitted(batch)` first and hands a refused batch straight to `super().run_step` (the verdict is
-cached per batch: the batch is checked once).
+cached per batch: the batch is checked once). A refused batch joins no MMD macro-batch: the macro-batch in
+progress completes one step later.
 """
 import contextlib
 import typing as tp
