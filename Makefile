@@ -14,16 +14,19 @@ DEMO_ARGS := solver=compression/encodec_mmd_cpu device=cpu optim.epochs=5 evalua
 
 install: $(STAMP)
 
-system-deps:
-	@bash scripts/system_deps.sh
+# The Debian packages of the demo-set builder (FluidSynth, soundfonts, recorded music): only `make data` and the
+# tests need them; as root with apt they are installed, otherwise named with how to get them (apt, conda, module).
+system-deps: install
+	@VPY=$(VPY) bash scripts/system_deps.sh
 
 # Idempotent: re-runs only when the lock or the files that make it change. .venv is synced to requirements.lock
 # exactly (uv pip sync: hashes required, packages not in the lock removed); see scripts/lock.sh for what the
-# lock holds and why audiocraft, DAC and musicnn are in it without their published dependencies.
-$(STAMP): requirements.lock setup.cfg pyproject.toml Makefile scripts/system_deps.sh
+# lock holds and why audiocraft, DAC and musicnn are in it without their published dependencies. Needs no root
+# and no system package: ffmpeg comes from the lock (imageio-ffmpeg's static binary, linked as .venv/bin/ffmpeg;
+# audiocraft_mmd/compat/ffmpeg.py says why).
+$(STAMP): requirements.lock setup.cfg pyproject.toml Makefile audiocraft_mmd/compat/ffmpeg.py
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 12) else \
 		"error: Python 3.11 or 3.12 is needed, $(PYTHON) is %d.%d (set PYTHON=python3.11)" % v)'
-	@bash scripts/system_deps.sh
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	@rm -f $(STAMP)
 	# The installer itself comes from the lock, hash-checked: pip installs the locked uv, uv syncs the rest.
@@ -31,6 +34,7 @@ $(STAMP): requirements.lock setup.cfg pyproject.toml Makefile scripts/system_dep
 	$(VPY) -m pip install -q --no-deps --require-hashes -r $(VENV)/uv.lock.txt
 	$(UV) pip sync -q --require-hashes --python $(VPY) requirements.lock
 	$(UV) pip install -q --no-deps --no-build-isolation --python $(VPY) -e .
+	$(VPY) -c 'from audiocraft_mmd.compat import ffmpeg; print(ffmpeg.link(ffmpeg.venv_bin()))'
 	@touch $(STAMP)
 
 # Re-sync .venv to the lock even when nothing changed since the last install (a hand-installed package, a drift).
@@ -46,7 +50,7 @@ lock:
 doctor: install
 	$(VPY) -m audiocraft_mmd.doctor
 
-data: install
+data: system-deps
 	$(VPY) -m audiocraft_mmd.data.prepare
 
 $(DATA_STAMP):
@@ -57,16 +61,16 @@ demo: install $(DATA_STAMP)
 	$(VPY) -m audiocraft_mmd.xp_summary $(DEMO_ARGS)
 
 # PYTEST_ARGS narrows the run (a path, -k EXPR), e.g. `make test PYTEST_ARGS=tests/grids`.
-test: install
+test: system-deps
 	$(VPY) -m audiocraft_mmd.doctor
 	$(VPY) -m pytest -m "not slow and not slurm" -q --basetemp=.pytest_tmp $(PYTEST_ARGS)
 
-test-slow: install
+test-slow: system-deps
 	$(VPY) -m pytest -m "slow and not slurm" -q --basetemp=.pytest_tmp
 
 # Real `dora grid` launches: starts the one-node cluster (scripts/local_slurm.sh, installs slurm-wlm/munge if
 # missing), runs the `slurm` tests, stops the cluster even when they fail.
-test-slurm: install
+test-slurm: system-deps
 	bash scripts/local_slurm.sh start
 	$(VPY) -m pytest -m slurm -q --basetemp=.pytest_tmp_slurm; rc=$$?; bash scripts/local_slurm.sh stop; exit $$rc
 

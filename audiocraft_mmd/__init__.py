@@ -7,5 +7,7 @@ only when used.
 __version__ = "0.1.0"
 
 from . import warning_filters as _warning_filters
+from .compat import ffmpeg as _ffmpeg
 
 _warning_filters.install_filters()
+_ffmpeg.put_on_path()  # audiocraft's audio_write runs `ffmpeg` from PATH: the locked one where the system has none

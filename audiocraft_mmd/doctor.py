@@ -1,10 +1,12 @@
 """Environment check: `python -m audiocraft_mmd.doctor` (`make doctor`, and the first step of `make test`).
 
-Two questions, answered before any test collects:
+Three questions, answered before any test collects:
 1. Do the compiled extensions we use load? torch, torchaudio's C library, xformers' ops, av (FFmpeg) and
    soundfile (libsndfile). A torchaudio built for another torch fails here with an undefined symbol.
 2. Is the installed set the lock (`requirements.lock`)? Same names, same versions; with `--strict` (and always
    under CI) a package that the lock does not hold is an error too.
+3. Do the tools outside Python work here? The `ffmpeg` that audiocraft's `audio_write` pipes to runs, and the
+   NVIDIA driver (when there is one) supports the CUDA version torch is built for (`cuda_build.py`).
 
 When an extension does not load, the report names the pair that must match (torchaudio next to torch), their
 installed and locked versions, and the fix, in one line, instead of a test collection that fails 24 times.
@@ -15,6 +17,7 @@ import importlib
 import importlib.metadata
 import os
 import re
+import subprocess
 import sys
 import typing as tp
 from dataclasses import dataclass
@@ -64,6 +67,44 @@ PROBES: tp.Dict[str, tp.Callable[[], str]] = {
     'torch': _probe_torch, 'torchaudio': _probe_torchaudio, 'xformers': _probe_xformers,
     'av': _probe_av, 'soundfile': _probe_soundfile,
 }
+
+
+class ToolProblem(RuntimeError):
+    """A tool outside Python is missing or does not fit; the message names the fix."""
+
+
+def _check_ffmpeg() -> str:
+    from .compat import ffmpeg
+    binary = ffmpeg.put_on_path()
+    if binary is None:
+        raise ToolProblem(f"no ffmpeg on PATH (audiocraft's audio_write pipes to it). Fix: {ffmpeg.FIX}")
+    proc = subprocess.run([binary, '-version'], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise ToolProblem(f'{binary} -version exits {proc.returncode}: {proc.stderr.strip()[-200:]}. '
+                          f'Fix: {ffmpeg.FIX}')
+    return f"{' '.join(proc.stdout.split()[:3])} ({binary})"  # `ffmpeg version 7.0.2-static`
+
+
+def _check_cuda_driver() -> str:
+    from . import cuda_build
+    ok, line = cuda_build.probe()
+    if not ok:
+        raise ToolProblem(line)
+    return line
+
+
+TOOLS: tp.Dict[str, tp.Callable[[], str]] = {'ffmpeg': _check_ffmpeg, 'cuda': _check_cuda_driver}
+
+
+def check_tools(tools: tp.Dict[str, tp.Callable[[], str]]) -> tp.Tuple[tp.List[str], tp.List[str]]:
+    """(problem lines, ok lines) of the tool checks."""
+    failed, ok = [], []
+    for run in tools.values():
+        try:
+            ok.append(run())
+        except (ToolProblem, OSError, subprocess.SubprocessError) as exc:
+            failed.append(f'doctor: {exc}')
+    return failed, ok
 
 
 def canonical(name: str) -> str:
@@ -174,14 +215,17 @@ def probe(probes: tp.Dict[str, tp.Callable[[], str]], lock: tp.Dict[str, str],
 
 
 def check(lock_text: tp.Optional[str], versions: tp.Dict[str, str], strict: bool, installed_only: bool = False,
-          probes: tp.Optional[tp.Dict[str, tp.Callable[[], str]]] = None) -> Report:
+          probes: tp.Optional[tp.Dict[str, tp.Callable[[], str]]] = None,
+          tools: tp.Optional[tp.Dict[str, tp.Callable[[], str]]] = None) -> Report:
+    """`probes` default to PROBES, `tools` to none (tests pass the ones they fake; `main` passes TOOLS)."""
     lock = read_lock(lock_text) if lock_text is not None else {}
     failed, loaded = probe(PROBES if probes is None else probes, lock, versions)
+    tools_failed, tools_ok = check_tools(tools or {})
     drift = compare(lock, versions, strict, installed_only) if lock_text is not None else []
     # An extension that fails names its pair already: drop the plain version line of the same package.
     named = {line.split()[1] for line in failed}
     drift = [line for line in drift if line.split()[1] not in named]
-    return Report(lines=failed + drift, ok_lines=loaded)
+    return Report(lines=failed + drift + tools_failed, ok_lines=loaded + tools_ok)
 
 
 def main(argv: tp.Optional[tp.List[str]] = None) -> int:
@@ -197,7 +241,7 @@ def main(argv: tp.Optional[tp.List[str]] = None) -> int:
     args = parser.parse_args(argv)
     lock_text = args.lock.read_text() if args.lock.exists() else None
     probes = {name: run for name, run in PROBES.items() if name not in args.without}
-    report = check(lock_text, installed_versions(), args.strict, args.installed_only, probes=probes)
+    report = check(lock_text, installed_versions(), args.strict, args.installed_only, probes=probes, tools=TOOLS)
     skipped = sorted(set(args.without) & set(PROBES))
     if skipped:
         print(f'doctor: not probed (stand-ins on this machine): {", ".join(skipped)}')

@@ -7,7 +7,12 @@ Usage::
 writes `DIR/state_dict.bin` (the LM: `xp.cfg` as yaml text + its best state) and
 `DIR/compression_state_dict.bin` (the codec, same layout), the layout of audiocraft's releases.
 Both hold only tensors, strings and numbers: they load with `torch.load(weights_only=True)`.
-Without `--codec`, the codec is the LM's own `compression_model_checkpoint`.
+Without `--codec`, the codec is the LM's own `compression_model_checkpoint`. A codec alone::
+
+    python -m audiocraft_mmd.export --codec //sig/CODEC_SIG --out DIR
+
+writes `DIR/compression_state_dict.bin`, which audiocraft's own `CompressionModel.get_pretrained(path)` loads
+(an EnCodec codec: audiocraft's model, our training) as well as `audiocraft_mmd.models.loaders`.
 
     python -m audiocraft_mmd.export --package cpu-small --lm //sig/LM_SIG --codec //sig/CODEC_SIG \
         [--root DIR] [--lm-dtype float16] [--card-notes NOTES.md]
@@ -71,7 +76,7 @@ def export_musicgen(lm: tp.Union[str, Path], out: tp.Union[str, Path],
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--lm', required=True, help="//sig/SIG of a MusicGen XP, its folder or checkpoint")
+    parser.add_argument('--lm', help="//sig/SIG of a MusicGen XP, its folder or checkpoint (without: --codec only)")
     parser.add_argument('--codec', help="codec: //sig/SIG, checkpoint, exported file or //pretrained/NAME "
                                         "(default: the LM's compression_model_checkpoint)")
     parser.add_argument('--out', help="output folder (an export)")
@@ -82,7 +87,14 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if (args.out is None) == (args.package is None):
         parser.error("give exactly one of --out (an export folder) and --package NAME")
+    if args.lm is None and (args.codec is None or args.package):
+        parser.error("give --lm, or --codec with --out to export a codec alone")
     try:
+        if args.lm is None:
+            codec_file = export_compression_model(args.codec, Path(args.out) / CODEC_FILE)
+            print(f"Exported the codec to {codec_file}; load with audiocraft's "
+                  f"CompressionModel.get_pretrained({str(codec_file)!r})")
+            return 0
         if args.package:
             from .models.packaged import write_package
             notes = Path(args.card_notes).read_text() if args.card_notes else None

@@ -1,7 +1,8 @@
 """Print where an XP's checkpoint, logs and metrics are, and its last metrics.
 
 `python -m audiocraft_mmd.xp_summary solver=compression/encodec_mmd_debug device=cpu` (the same
-overrides as the `dora run` that trained it).
+overrides as the `dora run` that trained it). With `--sig` first, only the XP's `//sig/SIG` reference, for
+scripts: `python -m audiocraft_mmd.export --codec $(python -m audiocraft_mmd.xp_summary --sig $XP) --out DIR`.
 """
 import json
 import sys
@@ -29,7 +30,12 @@ def _shown(key: str, value: float) -> str:
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> None:
     from .train import main as train_main
-    xp = train_main.get_xp(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only_sig = argv[:1] == ['--sig']
+    xp = train_main.get_xp(argv[1:] if only_sig else argv)
+    if only_sig:
+        print(f'//sig/{xp.sig}')
+        return
     history_path = xp.folder / HISTORY_NAME
     print(f"XP {xp.sig}: {xp.folder}")
     print(f"  checkpoint: {xp.folder / CHECKPOINT_NAME}")

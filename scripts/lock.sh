@@ -5,6 +5,12 @@
 #   2. requirements/nodeps.in, pinned with hashes but not resolved (installed with --no-deps today, see there).
 # `make install` syncs .venv to this file exactly (uv pip sync --require-hashes). Review the diff before
 # committing: every changed line is a package that changes under every user.
+#
+# The current lock's versions are kept where they still satisfy the inputs (uv's preferences): adding a package
+# adds its lines and changes nothing else. UPGRADE=1 re-resolves everything to the newest versions allowed.
+# TORCH_INDEX=URL takes torch and torchaudio (and their CUDA libraries) from PyTorch's wheel index for another
+# CUDA build, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cu126 (docs/cuda.md); every other package still
+# comes from PyPI.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 UV_VERSION=$(sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements/nodeps.in)
@@ -19,7 +25,19 @@ else  # no environment yet (or a broken one): a throwaway venv with the pinned u
 fi
 COMMON=(--universal --python-version 3.11 --generate-hashes --no-header --quiet)
 resolved=$(mktemp) pinned=$(mktemp)
-"$UV" pip compile setup.cfg --extra dev -c requirements/stack.txt "${COMMON[@]}" -o "$resolved"
+RESOLVE=()
+if [ -n "${TORCH_INDEX:-}" ]; then
+  # uv looks packages up in the extra index first (index strategy first-index); the flag tells it that only
+  # torch's own packages come from there, so that the index's copies of numpy, jinja2 ... are not taken.
+  RESOLVE+=(--extra-index-url "$TORCH_INDEX" --index-strategy unsafe-best-match)
+fi
+if [ "${UPGRADE:-0}" = 1 ]; then
+  RESOLVE+=(--upgrade)
+elif [ -f requirements.lock ]; then  # uv keeps the versions of its output file when they still fit
+  sed -n '/^# --- resolved/,/^# --- pinned/p' requirements.lock | grep -v '^# ---' > "$resolved"
+fi
+"$UV" pip compile setup.cfg --extra dev -c requirements/stack.txt "${COMMON[@]}" ${RESOLVE[@]+"${RESOLVE[@]}"} \
+  -o "$resolved"
 "$UV" pip compile requirements/nodeps.in --no-deps "${COMMON[@]}" -o "$pinned"
 {
   echo "# requirements.lock: the whole .venv of audiocraft-mmd, exact versions with hashes, Python 3.11 and 3.12."

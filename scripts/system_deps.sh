@@ -1,23 +1,17 @@
 #!/usr/bin/env bash
-# Installs (as root) or names (otherwise) the Debian packages the pipeline needs:
-# ffmpeg for audiocraft's audio_write, FluidSynth + soundfonts and recorded music for `make data`.
+# The Debian packages of the demo-set builder (FluidSynth, soundfonts, recorded music): needed by `make data` and
+# the tests' music fixtures, not by `make install` or training on your own music (docs/cluster.md). As root with
+# apt, installs the missing ones; otherwise names them and how to get them (apt, conda, module), exit 1.
+# The list and the explanation live in audiocraft_mmd/data/system_packages.py; this runs after `make install`.
 set -euo pipefail
-PKGS=(ffmpeg fluidsynth fluid-soundfont-gm musescore-general-soundfont-small
-      wesnoth-1.16-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid)
-missing=()
-for pkg in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-if ! command -v apt-get >/dev/null; then
-  echo "error: missing system packages (${missing[*]}) and no apt-get here; install them with your package manager" >&2
-  exit 1
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VPY=${VPY:-.venv/bin/python}
+missing=$("$VPY" -m audiocraft_mmd.data.system_packages --missing)
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  echo "Installing system packages: $missing"
+  apt-get update -q >/dev/null
+  # shellcheck disable=SC2086  # one word per package
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >/dev/null
 fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "error: missing system packages. Run:" >&2
-  echo "  sudo apt-get install -y ${missing[*]}" >&2
-  exit 1
-fi
-echo "Installing system packages: ${missing[*]}"
-apt-get update -q >/dev/null
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
+"$VPY" -m audiocraft_mmd.data.system_packages --explain

@@ -1,4 +1,6 @@
 """The environment check (audiocraft_mmd.doctor), on faked version metadata: no environment is built."""
+import os
+
 from audiocraft_mmd import doctor
 
 LOCK = """\
@@ -106,6 +108,48 @@ def test_stand_ins_are_not_probed(capsys, monkeypatch):
     monkeypatch.setattr(doctor, 'PROBES', {name: (lambda name=name: ran.append(name) or f'{name} ok')
                                            for name in ('torch', 'xformers', 'av')})
     monkeypatch.setattr(doctor, 'installed_versions', lambda: {})
+    monkeypatch.setattr(doctor, 'TOOLS', {})
     assert doctor.main(['--installed-only', '--without', 'xformers', 'av', 'spacy']) == 0
     assert ran == ['torch']
     assert 'not probed (stand-ins on this machine): av, xformers' in capsys.readouterr().out
+
+
+def _fake_binary(folder, name: str, script: str):
+    path = folder / name
+    path.write_text('#!/bin/sh\n' + script + '\n')
+    path.chmod(0o755)
+    return path
+
+
+def test_ffmpeg_is_run_and_a_missing_one_names_the_fix(tmp_path, monkeypatch):
+    from audiocraft_mmd.compat import ffmpeg
+    monkeypatch.setattr(ffmpeg, 'venv_bin', lambda: tmp_path / 'venv-bin')  # no link there
+    monkeypatch.setenv('PATH', str(tmp_path))
+    report = doctor.check(None, {}, strict=False, probes={}, tools={'ffmpeg': doctor.TOOLS['ffmpeg']})
+    assert report.lines == [f"doctor: no ffmpeg on PATH (audiocraft's audio_write pipes to it). Fix: {ffmpeg.FIX}"]
+    _fake_binary(tmp_path, 'ffmpeg', 'echo "ffmpeg version 0-fake"; exit 3')
+    report = doctor.check(None, {}, strict=False, probes={}, tools={'ffmpeg': doctor.TOOLS['ffmpeg']})
+    assert len(report.lines) == 1 and f'{tmp_path}/ffmpeg -version exits 3' in report.lines[0]
+    _fake_binary(tmp_path, 'ffmpeg', 'echo "ffmpeg version 0-fake"')
+    report = doctor.check(None, {}, strict=False, probes={}, tools={'ffmpeg': doctor.TOOLS['ffmpeg']})
+    assert report.ok and report.ok_lines == [f'ffmpeg version 0-fake ({tmp_path}/ffmpeg)']
+
+
+NVIDIA_SMI_12_4 = """\
++-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 550.54.15              Driver Version: 550.54.15      CUDA Version: 12.4     |
+|-----------------------------------------+------------------------+----------------------+"""
+
+
+def test_an_old_driver_fails_the_doctor_naming_the_wheel_index(tmp_path, monkeypatch, capsys):
+    """A faked nvidia-smi of a CUDA 12.4 driver, next to the locked torch's CUDA 13.0 build: no GPU needed."""
+    import torch
+    _fake_binary(tmp_path, 'nvidia-smi', f"cat <<'EOF'\n{NVIDIA_SMI_12_4}\nEOF")
+    monkeypatch.setenv('PATH', f"{tmp_path}:{os.environ['PATH']}")
+    monkeypatch.setattr(torch.version, 'cuda', '13.0')
+    monkeypatch.setattr(doctor, 'PROBES', {})
+    monkeypatch.setattr(doctor, 'TOOLS', {'cuda': doctor.TOOLS['cuda']})
+    assert doctor.main(['--lock', str(tmp_path / 'no.lock')]) == 1
+    err = capsys.readouterr().err
+    assert 'the NVIDIA driver supports CUDA 12.4, but torch' in err and 'is built for CUDA 13.0' in err
+    assert 'TORCH_INDEX=https://download.pytorch.org/whl/cu126 make lock && make sync' in err

@@ -32,3 +32,11 @@ def test_the_logged_sisnr_flips_to_a_high_positive_db_for_a_good_reconstruction(
     assert loss(close, ref).item() < 0  # audiocraft: lower is better, negative for a good match
     assert xp_summary.sisnr_db_from_logged(loss(close, ref).item()) == pytest.approx(40., abs=1.)
     assert xp_summary.sisnr_db_from_logged(loss(far, ref).item()) == pytest.approx(-20., abs=1.)
+
+
+def test_sig_alone_is_the_reference_export_takes(dora_dir, monkeypatch, capsys):
+    from audiocraft_mmd.train import main
+    monkeypatch.setattr(main.dora, 'dir', dora_dir)
+    argv = ['solver=compression/encodec_mmd_debug', 'device=cpu', 'optim.epochs=3']
+    xp_summary.main(['--sig', *argv])
+    assert capsys.readouterr().out == f'//sig/{main.get_xp(argv).sig}\n'

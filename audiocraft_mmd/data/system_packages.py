@@ -1,10 +1,16 @@
-"""System tools and data files of Debian packages that the builder needs, checked (or installed as root)
-before a build starts, with the exact `apt-get install` line when missing.
+"""System tools and data files of Debian packages that the demo-set builder needs (`make data`, and the tests'
+music fixtures), checked (or installed as root) before a build starts, naming what is missing and how to get it.
+
+Nothing else needs them: `make install` and training on one's own music do not (ffmpeg comes from the lock,
+`compat/ffmpeg.py`). `python -m audiocraft_mmd.data.system_packages` is what `scripts/system_deps.sh` runs:
+`--missing` prints the missing Debian packages' names, `--explain` how to get them.
 """
+import argparse
 import logging
 import os
 import shutil
 import subprocess
+import sys
 import typing as tp
 
 logger = logging.getLogger(__name__)
@@ -22,8 +28,24 @@ REQUIREMENTS = {
 }
 
 
+# Where each package has a source other than apt. The recorded music is packaged by Debian/Ubuntu only.
+ELSEWHERE = {
+    'fluidsynth': 'conda install -c conda-forge fluidsynth, or your site\'s module (module avail fluidsynth)',
+}
+NO_APT = ('without apt (and without these), build your own set instead: docs/cluster.md; '
+          'the recorded-music packages exist only in Debian/Ubuntu')
+
+
 class MissingDependencyError(RuntimeError):
     """A system binary or data file from a Debian package is missing."""
+
+
+def how_to_get(packages: tp.Sequence[str]) -> str:
+    """The apt line for `packages`, and where each can be had without apt."""
+    lines = [f"    with apt:   sudo apt-get install -y {' '.join(packages)}"]
+    lines += [f'    {package}: {ELSEWHERE[package]}' for package in packages if package in ELSEWHERE]
+    lines.append(f'    {NO_APT}')
+    return '\n'.join(lines)
 
 
 def check_requirement(target: str, kind: str, package: str,
@@ -60,8 +82,7 @@ def check_requirement(target: str, kind: str, package: str,
             return found
     what = 'binary' if kind == 'binary' else 'file'
     raise MissingDependencyError(
-        f"Missing {what} '{target}' (from Debian package {package}). Install it with:\n"
-        f"    sudo apt-get install -y {package}")
+        f"Missing {what} '{target}' (from Debian package {package}). Get it:\n{how_to_get([package])}")
 
 
 def check_requirements(sources: tp.Sequence[str], allow_install: tp.Optional[bool] = None) -> None:
@@ -69,3 +90,34 @@ def check_requirements(sources: tp.Sequence[str], allow_install: tp.Optional[boo
     for source in sources:
         for target, kind, package in REQUIREMENTS[source]:
             check_requirement(target, kind, package, allow_install=allow_install)
+
+
+def missing_packages(sources: tp.Optional[tp.Sequence[str]] = None) -> tp.List[str]:
+    """Debian packages of `sources` (default: all) whose binary or file is absent here (looked up, never installed)."""
+    absent = []
+    for source in REQUIREMENTS if sources is None else sources:
+        for target, kind, package in REQUIREMENTS[source]:
+            present = shutil.which(target) if kind == 'binary' else os.path.exists(target)
+            if not present and package not in absent:
+                absent.append(package)
+    return absent
+
+
+def main(argv: tp.Optional[tp.List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m audiocraft_mmd.data.system_packages',
+                                     description='What the demo-set builder needs from the system.')
+    parser.add_argument('--missing', action='store_true', help='print the missing Debian packages, one line')
+    parser.add_argument('--explain', action='store_true', help='say what is missing and how to get it; exit 1')
+    args = parser.parse_args(argv)
+    absent = missing_packages()
+    if args.missing:
+        print(' '.join(absent))
+    if args.explain and absent:
+        print(f'error: missing system packages (make data, make test): {" ".join(absent)}. Get them:\n'
+              f'{how_to_get(absent)}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -39,6 +39,21 @@ def test_get_pretrained_from_sig(debug_lm_sig, session_dora_dir, monkeypatch):
     assert wav.shape == (2, 1, int(0.3 * 50) * 640) and torch.isfinite(wav).all()
 
 
+def test_a_codec_alone_exports_for_audiocraft_s_own_loader(debug_codec_sig, session_dora_dir, monkeypatch, tmp_path):
+    """`export --codec X --out DIR`: audiocraft's `CompressionModel.get_pretrained(path)` decodes what ours does."""
+    from audiocraft.models import CompressionModel
+    from audiocraft_mmd.models.loaders import load_compression_model
+    monkeypatch.setenv('AUDIOCRAFT_MMD_DORA_DIR', str(session_dora_dir))
+    assert export.main(['--codec', f'//sig/{debug_codec_sig}', '--out', str(tmp_path)]) == 0
+    path = tmp_path / 'compression_state_dict.bin'
+    theirs, ours = CompressionModel.get_pretrained(str(path), device='cpu'), load_compression_model(path)
+    audio = 0.1 * torch.randn(1, 1, 16000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        codes, scale = theirs.encode(audio)
+        assert torch.equal(codes, ours.encode(audio)[0])
+        assert torch.allclose(theirs.decode(codes, scale), ours.decode(codes, scale))
+
+
 def test_export_refuses_a_codec_as_lm(debug_codec_sig, session_dora_dir, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv('AUDIOCRAFT_MMD_DORA_DIR', str(session_dora_dir))
     assert export.main(['--lm', f'//sig/{debug_codec_sig}', '--out', str(tmp_path / 'x')]) == 2
