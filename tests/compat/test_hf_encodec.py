@@ -71,8 +71,8 @@ def test_unsupported_checkpoints_name_the_key():
         hf_encodec.architecture(EncodecConfig(**dict(SMALL_32KHZ, codebook_dim=16)))
 
 
-@pytest.mark.parametrize('n_q,bins,rate,hop', [(4, 2048, 32000, 640), (4, 64, 32000, 640), (8, 1024, 24000, 320),
-                                                (3, 1024, 24000, 320)])
+@pytest.mark.parametrize('n_q,bins,rate,hop', [
+    (4, 2048, 32000, 640), (4, 64, 32000, 640), (8, 1024, 24000, 320), (3, 1024, 24000, 320)])
 def test_bandwidth_gives_transformers_the_codebook_count(n_q, bins, rate, hop):
     from transformers import EncodecConfig
     kbps = hf_encodec.bandwidth(n_q, bins, rate, hop)
