@@ -11,6 +11,7 @@ from the cache of an offline machine fails in seconds with an error naming the i
 command that fetches it and the variable that points at a copied cache (`MissingRelease`).
 """
 import dataclasses
+import functools
 from pathlib import Path
 import typing as tp
 
@@ -40,14 +41,10 @@ class CodecSource:
     location: str
 
     def architecture(self) -> tp.Dict[str, tp.Any]:
-        """Its model config as {dotted config key: value} (only the keys that define the architecture)."""
-        if self.kind == TRANSFORMERS:
-            return hf_encodec.architecture(self.hf_config())
-        return audiocraft_architecture(checkpoint_config(load_state(self.location), self.location))
-
-    def hf_config(self):
-        from transformers import EncodecConfig
-        return EncodecConfig.from_pretrained(self.location)
+        """Its model config as {dotted config key: value} (only the keys that define the architecture); read once
+        per file version (the config checks and the solver both ask)."""
+        path = Path(self.location) / HF_CONFIG if self.kind == TRANSFORMERS else Path(self.location)
+        return dict(_architecture(self.kind, str(path), path.stat().st_mtime_ns))
 
     def weights(self, target: tp.Mapping[str, tp.Any]) -> tp.Dict[str, tp.Any]:
         """Its weights in audiocraft's layout, checked against `target` (the state dict of the model to load)."""
@@ -57,6 +54,14 @@ class CodecSource:
             return hf_encodec.to_audiocraft_state(hf_model.state_dict(), target)
         from .loaders import model_weights
         return model_weights(load_state(self.location), self.location)
+
+
+@functools.lru_cache(maxsize=8)
+def _architecture(kind: str, path: str, mtime_ns: int) -> tp.Dict[str, tp.Any]:
+    if kind == TRANSFORMERS:
+        from transformers import EncodecConfig
+        return hf_encodec.architecture(EncodecConfig.from_pretrained(Path(path).parent))
+    return audiocraft_architecture(checkpoint_config(load_state(path), path))
 
 
 def audiocraft_architecture(cfg: omegaconf.DictConfig) -> tp.Dict[str, tp.Any]:
