@@ -15,6 +15,11 @@ Without `--codec`, the codec is the LM's own `compression_model_checkpoint`.
 writes the packaged model `cpu-small` that `MusicGenMMD.get_pretrained()` loads offline (default root:
 the package's `pretrained/` folder; see `audiocraft_mmd.models.packaged`).
 
+    python -m audiocraft_mmd.export --transformers --codec //sig/CODEC_SIG --out DIR
+
+writes the codec alone in transformers' EnCodec format (`config.json` + `model.safetensors`), which
+`transformers.EncodecModel.from_pretrained(DIR)` loads; PVQ and DAC codecs cannot be (`models/transformers_export.py`).
+
 audiocraft's `export_lm` / `export_encodec` `torch.load` solver checkpoints with torch's default
 (`weights_only=True` since torch 2.6), which refuses the omegaconf config of audiocraft-written
 checkpoints; here solver checkpoints load through `audiocraft_mmd.compat.checkpoints.load_state`.
@@ -71,7 +76,8 @@ def export_musicgen(lm: tp.Union[str, Path], out: tp.Union[str, Path],
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--lm', required=True, help="//sig/SIG of a MusicGen XP, its folder or checkpoint")
+    parser.add_argument('--lm', help="//sig/SIG of a MusicGen XP, its folder or checkpoint (required unless "
+                                     "--transformers)")
     parser.add_argument('--codec', help="codec: //sig/SIG, checkpoint, exported file or //pretrained/NAME "
                                         "(default: the LM's compression_model_checkpoint)")
     parser.add_argument('--out', help="output folder (an export)")
@@ -79,7 +85,15 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--root', help="with --package: folder of packaged models (default: the package's)")
     parser.add_argument('--lm-dtype', default='float16', choices=('float16', 'float32'), help="with --package")
     parser.add_argument('--card-notes', help="with --package: a Markdown file appended to the model card")
+    parser.add_argument('--transformers', action='store_true',
+                        help="write --codec alone to --out in transformers' EnCodec format")
     args = parser.parse_args(argv)
+    if args.transformers:
+        if not (args.codec and args.out) or args.lm or args.package:
+            parser.error("--transformers takes --codec and --out (and no --lm or --package)")
+        return _export_transformers(args.codec, args.out)
+    if args.lm is None:
+        parser.error("--lm is required (unless --transformers)")
     if (args.out is None) == (args.package is None):
         parser.error("give exactly one of --out (an export folder) and --package NAME")
     try:
@@ -97,6 +111,18 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return 2
     print(f"Exported to {out} ({LM_FILE}, {CODEC_FILE}); load with "
           f"audiocraft_mmd.models.MusicGenMMD.get_pretrained({str(out)!r})")
+    return 0
+
+
+def _export_transformers(codec: str, out: str) -> int:
+    from .models.transformers_export import export_transformers
+    try:
+        folder = export_transformers(codec, out)
+    except (WrongCheckpointKind, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Exported {codec} to {folder} in transformers' format; load with "
+          f"transformers.EncodecModel.from_pretrained({str(folder)!r})")
     return 0
 
 

@@ -61,6 +61,23 @@ def test_finetune_from_release(trainable, release, music_dataset, dora_dir, monk
     assert mine.architecture()['seanet.lstm'] == 1
     reloaded = load_source_model(mine).state_dict()
     assert all(torch.equal(reloaded[k], v) for k, v in solver.best_state.state_dict()['model'].items())
+    # ... and exports to transformers' format, which decodes as ours does.
+    _assert_exports_to_transformers(f'//sig/{solver.xp.sig}', dora_dir.parent / 'hf_export')
+
+
+def _assert_exports_to_transformers(ref, folder):
+    from transformers import EncodecModel
+    from audiocraft_mmd.export import main
+    assert main(['--transformers', '--codec', ref, '--out', str(folder)]) == 0
+    ours, theirs = load_source_model(resolve_source(ref)), EncodecModel.from_pretrained(folder).eval()
+    x = 0.1 * torch.randn(1, 1, 6400, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        codes, scale = ours.encode(x)
+        encoded = theirs.encode(x)
+        assert torch.equal(codes, encoded.audio_codes[0])
+        audio = ours.decode(codes, scale)
+        exported = theirs.decode(encoded.audio_codes, encoded.audio_scales).audio_values
+    assert (exported - audio).abs().max() <= 1e-5 * audio.abs().max()
 
 
 def test_config_architecture_mismatch_is_refused_naming_the_key(release):
@@ -91,3 +108,23 @@ def test_missing_release_offline_names_id_cache_command_and_variable(offline_hub
     message = str(error.value)
     for part in (RELEASE_ID, str(offline_hub), f'hf download {RELEASE_ID}', 'HF_HUB_CACHE', 'HF_HOME'):
         assert part in message
+
+
+def test_missing_release_fails_at_solver_start_as_fast_as_a_config_error(offline_hub, dora_dir, tmp_path):
+    """`dora run` offline with an empty cache: the missing release is reported with the config checks, before any
+    data is read (the datasource does not even exist), no more than 5 s after a config error would be. The two
+    runs are timed in the same test (a comparison on the same machine, not a speed target)."""
+    import time
+    from conftest import run_dora
+    base = ['solver=compression/encodec_mmd_finetune_debug', 'device=cpu', *datasource_overrides(tmp_path / 'none')]
+    times, errors = {}, {}
+    # The release first: a cold file cache, if any, slows it, not the reference.
+    for name, extra in (('release', []), ('config', ['continue_from=null', 'losses.mmd=-1'])):
+        start = time.perf_counter()
+        proc = run_dora(base + extra, dora_dir, check=False)
+        times[name], errors[name] = time.perf_counter() - start, proc.stderr
+        assert proc.returncode != 0
+    assert 'Invalid config `losses.mmd=-1`' in errors['config']
+    assert 'MissingRelease' in errors['release'] and f'hf download {RELEASE_ID}' in errors['release']
+    assert str(offline_hub) in errors['release'] and 'HF_HUB_CACHE' in errors['release']
+    assert times['release'] - times['config'] < 5, times
