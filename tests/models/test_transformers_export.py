@@ -43,9 +43,8 @@ def test_exported_codec_decodes_like_ours(renormalize, tmp_path):
 
 
 def test_pvq_dac_and_unquantized_codecs_are_refused_with_the_reason():
-    pvq, _ = _codec(**{'encodec.quantizer': 'pvq'})
     with pytest.raises(UnsupportedCheckpoint, match='encodec.quantizer=pvq.*residual VQ'):
-        check_exportable(pvq)
+        check_exportable(model_config({**DEBUG_CODEC, 'encodec.quantizer': 'pvq'}))
     with pytest.raises(UnsupportedCheckpoint, match='compression_model=dac.*DacModel'):
         check_exportable(tiny_dac_cfg())
     with pytest.raises(UnsupportedCheckpoint, match='no_quant'):
