@@ -88,15 +88,19 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--transformers', action='store_true',
                         help="write --codec alone to --out in transformers' EnCodec format")
     args = parser.parse_args(argv)
-    if args.transformers:
-        if not (args.codec and args.out) or args.lm or args.package:
-            parser.error("--transformers takes --codec and --out (and no --lm or --package)")
-        return _export_transformers(args.codec, args.out)
-    if args.lm is None:
+    if args.transformers and not (args.codec and args.out and args.lm is None and args.package is None):
+        parser.error("--transformers takes --codec and --out (and no --lm or --package)")
+    if not args.transformers and args.lm is None:
         parser.error("--lm is required (unless --transformers)")
-    if (args.out is None) == (args.package is None):
+    if not args.transformers and (args.out is None) == (args.package is None):
         parser.error("give exactly one of --out (an export folder) and --package NAME")
     try:
+        if args.transformers:
+            from .models.transformers_export import export_transformers
+            folder = export_transformers(args.codec, args.out)
+            print(f"Exported {args.codec} to {folder} in transformers' format; load with "
+                  f"transformers.EncodecModel.from_pretrained({str(folder)!r})")
+            return 0
         if args.package:
             from .models.packaged import write_package
             notes = Path(args.card_notes).read_text() if args.card_notes else None
@@ -111,18 +115,6 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return 2
     print(f"Exported to {out} ({LM_FILE}, {CODEC_FILE}); load with "
           f"audiocraft_mmd.models.MusicGenMMD.get_pretrained({str(out)!r})")
-    return 0
-
-
-def _export_transformers(codec: str, out: str) -> int:
-    from .models.transformers_export import export_transformers
-    try:
-        folder = export_transformers(codec, out)
-    except (WrongCheckpointKind, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Exported {codec} to {folder} in transformers' format; load with "
-          f"transformers.EncodecModel.from_pretrained({str(folder)!r})")
     return 0
 
 

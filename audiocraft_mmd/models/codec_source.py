@@ -97,10 +97,17 @@ def model_config(arch: tp.Mapping[str, tp.Any], device: str = 'cpu') -> omegacon
     return cfg
 
 
+def _local(name: str) -> Path:
+    """A path as the user typed it: relative to the folder `dora run` started in (Dora and hydra change the working
+    directory to the XP folder), or to the working directory outside Dora."""
+    from dora.git_save import to_absolute_path
+    return Path(to_absolute_path(Path(name).expanduser()))
+
+
 def hub_id(ref: str) -> tp.Optional[str]:
     """The hub id `ref` names (`//pretrained/ORG/NAME` or `ORG/NAME` that is no local path), else None."""
     name = ref[len(PRETRAINED_PREFIX):] if ref.startswith(PRETRAINED_PREFIX) else ref
-    if ref.startswith(SIG_PREFIX) or Path(name).expanduser().exists() or name.startswith(('.', '/', '~')):
+    if ref.startswith(SIG_PREFIX) or _local(name).exists() or name.startswith(('.', '/', '~')):
         return None
     return name if name.count('/') == 1 else None
 
@@ -115,13 +122,14 @@ def resolve_source(ref: tp.Union[str, Path]) -> CodecSource:
     if name.startswith('dac_'):
         raise ValueError(f"{ref!r} is a DAC release: audiocraft wraps it for inference only (its quantizer and "
                          "decoder are DAC's own package); fine-tune an EnCodec release or one of our codecs")
-    path = Path(name).expanduser()
+    path = _local(name)
     folder = path.parent if path.name == HF_CONFIG or path.suffix == '.safetensors' else path
     if (folder / HF_CONFIG).is_file():
         return CodecSource(ref, TRANSFORMERS, str(folder))
     if ref.startswith(PRETRAINED_PREFIX) and not path.exists():
         raise FileNotFoundError(f"continue_from={ref!r}: {name!r} is neither a hub id (ORG/NAME) nor a local path")
-    return CodecSource(ref, AUDIOCRAFT, str(path if path.is_file() else resolve_checkpoint(ref)))
+    return CodecSource(ref, AUDIOCRAFT, str(path if path.is_file() else resolve_checkpoint(
+        ref if ref.startswith(SIG_PREFIX) else path)))
 
 
 def hub_folder(repo_id: str, ref: str) -> Path:
