@@ -3,7 +3,7 @@ architecture, encoder-only training keeps the decoder and codebooks bit-identica
 import pytest
 import torch
 
-from conftest import (RELEASE_ID, SMALL_32KHZ, TWO_UPDATES, datasource_overrides, publish_in_hub_cache,
+from conftest import (RELEASE_32KHZ, RELEASE_ID, SMALL_32KHZ, TWO_UPDATES, datasource_overrides, publish_in_hub_cache,
                       transformers_encodec)
 from audiocraft_mmd.config_validation import ConfigError
 from audiocraft_mmd.models.codec_source import load_source_model, resolve_source
@@ -91,6 +91,18 @@ def test_config_architecture_mismatch_is_refused_naming_the_key(release):
     assert adopted.seanet.lstm == 1 and adopted.rvq.n_q == 4
     adopted.finetune.architecture = 'config'
     validate_config(adopted)  # now equal: accepted
+
+
+@pytest.mark.parametrize('solver', ['encodec_mmd_finetune', 'encodec_mmd_finetune_encoder'])
+def test_paper_finetune_configs_take_the_released_32khz_architecture(solver, offline_hub):
+    from audiocraft_mmd.solvers import validate_config
+    from audiocraft_mmd.solvers.finetune import mismatched_keys
+    publish_in_hub_cache(transformers_encodec(RELEASE_32KHZ), offline_hub)
+    cfg = _cfg([f'solver=compression/{solver}'])
+    arch = resolve_source(cfg.continue_from).architecture()
+    assert mismatched_keys(cfg, arch) == ['seanet.pad_mode']  # transformers' reflect padding, our configs' zeros
+    validate_config(cfg)
+    assert mismatched_keys(cfg, arch) == [] and cfg.seanet.pad_mode == 'reflect'
 
 
 def test_local_transformers_folder_is_a_source(tmp_path):
