@@ -52,8 +52,8 @@ class CodecSource:
             from transformers import EncodecModel
             hf_model = EncodecModel.from_pretrained(self.location)
             return hf_encodec.to_audiocraft_state(hf_model.state_dict(), target)
-        from .loaders import model_weights
-        return model_weights(load_state(self.location), self.location)
+        from .exported import best_weights
+        return best_weights(load_state(self.location), Path(self.location))
 
 
 @functools.lru_cache(maxsize=8)
