@@ -10,8 +10,10 @@ What "frozen" takes, beyond `requires_grad=False` on the decoder:
   and dead-code expiry rewrites), so each `EuclideanCodebook` becomes a `FrozenCodebook`, which stays in eval
   mode whatever its parents are set to: the nearest-code lookup is the same, nothing is written;
 - the solver's EMA of the model (`optim.ema`) mixes every tensor with its previous average, and
-  x * (1 - w) + x * w is not always x in floating point: `frozen_names` lists the tensors the EMA must skip.
+  x * (1 - w) + x * w is not always x in floating point: `frozen_names` lists the tensors the EMA must skip;
+- audiocraft's step averages buffers across ranks: `frozen_buffers_kept` restores the codebooks after each step.
 """
+import contextlib
 import typing as tp
 
 from audiocraft.quantization import core_vq
@@ -53,3 +55,18 @@ def freeze_all_but_encoder(model: nn.Module) -> int:
 def frozen_names(model: nn.Module) -> tp.Set[str]:
     """State-dict names of the tensors `freeze_all_but_encoder` froze: everything outside the encoder."""
     return {name for name in model.state_dict() if not name.startswith('encoder.')}
+
+
+@contextlib.contextmanager
+def frozen_buffers_kept(model: nn.Module):
+    """Put the buffers outside the encoder (the codebooks) back as they were, bit for bit, when the block exits.
+
+    audiocraft's training step averages every buffer across ranks (`flashy.distrib.sync_model`): an average of
+    equal float32 values is exact on 2 ranks, but a sum over 3 or more can round (3x needs one more bit than x)."""
+    kept = {name: buffer.detach().clone() for name, buffer in model.named_buffers() if not name.startswith('encoder.')}
+    try:
+        yield
+    finally:
+        buffers = dict(model.named_buffers())
+        for name, value in kept.items():
+            buffers[name].copy_(value)

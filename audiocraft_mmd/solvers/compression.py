@@ -134,12 +134,16 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
     def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):
         """audiocraft's step; during `codec_training.quantizer_warmup` the DAC quantizer's residual mix is set
         from the update count first (so a resumed run continues the schedule). A run that starts from another
-        XP's weights (`continue_from`, e.g. a reproduce branch) has a trained quantizer: no warm-up."""
+        XP's weights (`continue_from`, e.g. a reproduce branch) has a trained quantizer: no warm-up.
+        With `finetune.trainable=encoder`, the codebooks leave the step as they entered it (across ranks too)."""
         warmup = self.cfg.get('codec_training', {}).get('quantizer_warmup', 0)
         if warmup and self.is_training and not self.cfg.get('continue_from'):
             update = (self.epoch - 1) * self.cfg.optim.updates_per_epoch + idx
             self.model.quantizer.residual_mix = codec_training.residual_mix(update, warmup)
             metrics['residual_mix'] = self.model.quantizer.residual_mix
+        if self.is_training and self.finetune.trainable == 'encoder':
+            with encoder_only.frozen_buffers_kept(self.model):
+                return super().run_step(idx, batch, metrics)
         return super().run_step(idx, batch, metrics)
 
     def valid(self):
