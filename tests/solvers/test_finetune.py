@@ -6,6 +6,7 @@ import torch
 from conftest import (RELEASE_32KHZ, RELEASE_ID, SMALL_32KHZ, TWO_UPDATES, datasource_overrides, publish_in_hub_cache,
                       transformers_encodec)
 from audiocraft_mmd.config_validation import ConfigError
+from audiocraft_mmd.export import export_compression_model
 from audiocraft_mmd.models.codec_source import load_source_model, resolve_source
 
 FINETUNE = ['solver=compression/encodec_mmd_finetune_debug', 'device=cpu', *TWO_UPDATES, 'dataset.batch_size=2']
@@ -56,11 +57,13 @@ def test_finetune_from_release(trainable, release, music_dataset, dora_dir, monk
     frozen = [all(torch.equal(r[k], released_rest[k]) for k in released_rest) for r in (rest, best_rest)]
     assert frozen == ([True, True] if trainable == 'encoder' else [False, False])
     assert any(not torch.equal(best_encoder[k], released_encoder[k]) for k in best_encoder)
-    # The fine-tuned XP is itself a source (//sig/): same architecture, its best weights.
+    # The fine-tuned XP is itself a source (//sig/, or exported): same architecture, its best weights.
     mine = resolve_source(f'//sig/{solver.xp.sig}')
     assert mine.architecture()['seanet.lstm'] == 1
-    reloaded = load_source_model(mine).state_dict()
-    assert all(torch.equal(reloaded[k], v) for k, v in solver.best_state.state_dict()['model'].items())
+    exported = export_compression_model(mine.ref, dora_dir.parent / 'compression_state_dict.bin')
+    for source in (mine, resolve_source(str(exported))):  # the XP, and its export (audiocraft's layout)
+        reloaded = load_source_model(source).state_dict()
+        assert all(torch.equal(reloaded[k], v) for k, v in solver.best_state.state_dict()['model'].items())
     # ... and exports to transformers' format, which decodes as ours does.
     _assert_exports_to_transformers(f'//sig/{solver.xp.sig}', dora_dir.parent / 'hf_export')
 
