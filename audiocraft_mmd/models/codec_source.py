@@ -19,14 +19,14 @@ import omegaconf
 
 from ..compat import hf_encodec
 from ..compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
-from ..environment import PRETRAINED_PREFIX, SIG_PREFIX
+from ..environment import CONFIG_DIR, PRETRAINED_PREFIX, SIG_PREFIX
 from .builders import codebook_keys, is_dac, quantizer_name
 
 TRANSFORMERS = 'transformers'
 AUDIOCRAFT = 'audiocraft'
 HF_CONFIG = 'config.json'
 HF_WEIGHTS = ('model.safetensors', 'pytorch_model.bin')  # what transformers' from_pretrained reads, either one
-BASE_MODEL_CONFIG = Path(__file__).resolve().parent.parent.parent / 'config' / 'model' / 'encodec' / 'default.yaml'
+BASE_MODEL_CONFIG = CONFIG_DIR / 'model' / 'encodec' / 'default.yaml'
 
 
 class MissingRelease(FileNotFoundError):
