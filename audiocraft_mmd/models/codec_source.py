@@ -167,7 +167,7 @@ def missing_release_message(repo_id: str, ref: str, why: str) -> str:
 
 
 def load_source_model(source: CodecSource, device: str = 'cpu'):
-    """audiocraft's EncodecModel (ours for PVQ/DAC) with the architecture and weights of `source`, in eval mode."""
+    """An EnCodec (audiocraft's RVQ or our PVQ; not DAC) with the architecture and weights of `source`, in eval mode."""
     from .builders import get_compression_model
     model = get_compression_model(model_config(source.architecture(), device))
     model.load_state_dict(source.weights(model.state_dict()))
