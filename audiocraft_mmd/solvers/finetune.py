@@ -3,7 +3,8 @@
 `continue_from` may name a release (`//pretrained/facebook/encodec_32khz`, in transformers' format), a local
 transformers folder, or one of our codecs (`//sig/SIG`, a checkpoint, an exported file): `models/codec_source.py`.
 The source is resolved and its architecture read with the config checks, before any data is loaded, so an
-offline machine without the release fails in seconds with an error that says how to get it.
+offline machine without the release fails in seconds with an error that says how to get it. A run that resumes
+its own checkpoint reads the architecture from that checkpoint instead (the source may be gone by then).
 
 Keys (configs written before this block have none: the defaults keep their behaviour and signatures):
 - `finetune.architecture`: `config` (default): the config's architecture keys must equal the source's, else the
@@ -21,7 +22,8 @@ from audiocraft.optim.ema import ModuleDictEMA, _get_named_tensors
 
 from ..config_validation import ConfigError, require
 from ..models.builders import is_dac, quantizer_name
-from ..models.codec_source import CodecSource, resolve_source
+from ..environment import CHECKPOINT_NAME
+from ..models.codec_source import AUDIOCRAFT, CodecSource, resolve_source
 
 logger = logging.getLogger(__name__)
 ARCHITECTURES = ('config', 'checkpoint')
@@ -70,7 +72,7 @@ def take_source_architecture(cfg: omegaconf.DictConfig) -> tp.Optional[CodecSour
                 f"needs an EnCodec with codebooks (encodec.quantizer rvq or pvq), not {quantizer_name(cfg)!r}")
     if not ref:
         return None
-    source = resolve_source(ref)
+    source = _own_checkpoint(ref) or resolve_source(ref)
     arch = source.architecture()
     mismatched = mismatched_keys(cfg, arch)
     if mismatched and finetune.architecture == 'config':
@@ -85,6 +87,18 @@ def take_source_architecture(cfg: omegaconf.DictConfig) -> tp.Optional[CodecSour
                         _plain(omegaconf.OmegaConf.select(cfg, key)))
             omegaconf.OmegaConf.update(cfg, key, arch[key], merge=False, force_add=True)
     return source
+
+
+def _own_checkpoint(ref: str) -> tp.Optional[CodecSource]:
+    """The checkpoint of the XP being run, when it has one: a resumed run ignores `continue_from` (audiocraft) and
+    its own checkpoint holds the architecture it took, so resuming needs no access to the original source."""
+    import dora
+    try:
+        folder = dora.get_xp().folder
+    except RuntimeError:  # not inside an XP (a config checked on its own)
+        return None
+    path = folder / CHECKPOINT_NAME
+    return CodecSource(ref, AUDIOCRAFT, str(path)) if path.is_file() else None
 
 
 class FrozenAwareEMA(ModuleDictEMA):

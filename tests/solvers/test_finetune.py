@@ -44,7 +44,7 @@ def _split(state):
 
 
 @pytest.mark.parametrize('trainable', ['encoder', 'all'])
-def test_finetune_from_release(trainable, release, music_dataset, dora_dir, monkeypatch):
+def test_finetune_from_release(trainable, release, offline_hub, music_dataset, dora_dir, monkeypatch):
     argv = [*FINETUNE, *datasource_overrides(music_dataset), f'finetune.trainable={trainable}', 'optim.ema.use=true',
             'optim.ema.decay=0.9']
     solver = _finetuned(argv, dora_dir, monkeypatch)
@@ -66,6 +66,13 @@ def test_finetune_from_release(trainable, release, music_dataset, dora_dir, monk
         assert all(torch.equal(reloaded[k], v) for k, v in solver.best_state.state_dict()['model'].items())
     # ... and exports to transformers' format, which decodes as ours does.
     _assert_exports_to_transformers(f'//sig/{solver.xp.sig}', dora_dir.parent / 'hf_export')
+    # Resuming needs its own checkpoint only: the release may be gone from the cache by then.
+    import shutil
+    from audiocraft_mmd.train import build_solver_in_process
+    shutil.rmtree(offline_hub)
+    resumed = build_solver_in_process(argv)
+    assert resumed.cfg.seanet.lstm == 1 and resumed.restore()
+    assert all(torch.equal(v, solver.model.state_dict()[k]) for k, v in resumed.model.state_dict().items())
 
 
 def _assert_exports_to_transformers(ref, folder):
