@@ -20,6 +20,11 @@ writes `DIR/compression_state_dict.bin`, which audiocraft's own `CompressionMode
 writes the packaged model `cpu-small` that `MusicGenMMD.get_pretrained()` loads offline (default root:
 the package's `pretrained/` folder; see `audiocraft_mmd.models.packaged`).
 
+    python -m audiocraft_mmd.export --transformers --codec //sig/CODEC_SIG --out DIR
+
+writes the codec alone in transformers' EnCodec format (`config.json` + `model.safetensors`), which
+`transformers.EncodecModel.from_pretrained(DIR)` loads; PVQ and DAC codecs cannot be (`models/transformers_export.py`).
+
 audiocraft's `export_lm` / `export_encodec` `torch.load` solver checkpoints with torch's default
 (`weights_only=True` since torch 2.6), which refuses the omegaconf config of audiocraft-written
 checkpoints; here solver checkpoints load through `audiocraft_mmd.compat.checkpoints.load_state`.
@@ -76,7 +81,8 @@ def export_musicgen(lm: tp.Union[str, Path], out: tp.Union[str, Path],
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--lm', help="//sig/SIG of a MusicGen XP, its folder or checkpoint (without: --codec only)")
+    parser.add_argument('--lm', help="//sig/SIG of a MusicGen XP, its folder or checkpoint (without: --codec only, "
+                                     "in audiocraft's format or with --transformers in transformers')")
     parser.add_argument('--codec', help="codec: //sig/SIG, checkpoint, exported file or //pretrained/NAME "
                                         "(default: the LM's compression_model_checkpoint)")
     parser.add_argument('--out', help="output folder (an export)")
@@ -84,12 +90,22 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--root', help="with --package: folder of packaged models (default: the package's)")
     parser.add_argument('--lm-dtype', default='float16', choices=('float16', 'float32'), help="with --package")
     parser.add_argument('--card-notes', help="with --package: a Markdown file appended to the model card")
+    parser.add_argument('--transformers', action='store_true',
+                        help="write --codec alone to --out in transformers' EnCodec format")
     args = parser.parse_args(argv)
+    if args.transformers and not (args.codec and args.out and args.lm is None and args.package is None):
+        parser.error("--transformers takes --codec and --out (and no --lm or --package)")
     if (args.out is None) == (args.package is None):
         parser.error("give exactly one of --out (an export folder) and --package NAME")
     if args.lm is None and (args.codec is None or args.package):
         parser.error("give --lm, or --codec with --out to export a codec alone")
     try:
+        if args.transformers:
+            from .models.transformers_export import export_transformers
+            folder = export_transformers(args.codec, args.out)
+            print(f"Exported {args.codec} to {folder} in transformers' format; load with "
+                  f"transformers.EncodecModel.from_pretrained({str(folder)!r})")
+            return 0
         if args.lm is None:
             codec_file = export_compression_model(args.codec, Path(args.out) / CODEC_FILE)
             print(f"Exported the codec to {codec_file}; load with audiocraft's "

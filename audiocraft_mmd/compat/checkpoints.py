@@ -7,7 +7,8 @@ What it replaces, and why:
    unpickler refuses, so audiocraft's resume (`audiocraft.utils.checkpoint.load_checkpoint`),
    `CompressionSolver.model_from_checkpoint` and `export_encodec` fail on checkpoints written
    by audiocraft's solvers. `WeightsOnlyCheckpointMixin` makes our solvers write `xp.cfg` as a
-   plain container (dicts, lists, strings; interpolations kept), so those checkpoints load with
+   plain container (dicts, lists, strings; interpolations kept), and the weight EMA's state
+   (`optim.ema.use`, a `defaultdict` in audiocraft) as plain dicts, so those checkpoints load with
    `weights_only=True` everywhere, audiocraft's own resume included.
 2. `audiocraft.utils.checkpoint.resolve_checkpoint_path('//sig/SIG')` imports `audiocraft.train`,
    whose hydra decorator needs a `config/` folder beside site-packages that audiocraft's wheel
@@ -39,6 +40,11 @@ class WeightsOnlyCheckpointMixin:
         cfg = state.get('xp.cfg')
         if isinstance(cfg, omegaconf.DictConfig):
             state['xp.cfg'] = omegaconf.OmegaConf.to_container(cfg, resolve=False)
+        ema = state.get('ema')
+        if isinstance(ema, dict) and isinstance(ema.get('state'), dict):
+            # audiocraft's ModuleDictEMA keeps a defaultdict, which the safe unpickler refuses; its
+            # load_state_dict copies entry by entry, so plain dicts restore it alike.
+            state['ema'] = {**ema, 'state': {name: dict(tensors) for name, tensors in ema['state'].items()}}
         return state
 
 

@@ -55,7 +55,8 @@ def _read(ref: tp.Union[str, Path]) -> tp.Tuple[dict, Path]:
     return load_state(checkpoint), checkpoint
 
 
-def _weights(state: dict, path: Path) -> dict:
+def best_weights(state: dict, path: Path) -> dict:
+    """The model weights of an exported package or a solver checkpoint (its best state, FSDP or not)."""
     if state.get('exported'):
         return state['best_state']
     if state.get('fsdp_best_state'):
@@ -74,7 +75,7 @@ def lm_package(ref: tp.Union[str, Path]) -> tp.Tuple[dict, Path]:
     if cfg.get('solver') not in LM_CHECKPOINT_SOLVERS:
         raise WrongCheckpointKind(f"{path} (from {str(ref)!r}) is a {_kind(cfg)} checkpoint, not a MusicGen LM "
                                   f"(its solver is {cfg.get('solver')!r}, expected one of {LM_CHECKPOINT_SOLVERS})")
-    return _exported_package(cfg, _weights(state, path)), path
+    return _exported_package(cfg, best_weights(state, path)), path
 
 
 def compression_package(ref: tp.Union[str, Path]) -> tp.Tuple[dict, tp.Union[Path, str]]:
@@ -92,4 +93,4 @@ def compression_package(ref: tp.Union[str, Path]) -> tp.Tuple[dict, tp.Union[Pat
     if cfg.get('solver') not in COMPRESSION_SOLVERS:
         raise WrongCheckpointKind(f"{path} (from {ref!r}) is a {_kind(cfg)} checkpoint, not a compression model "
                                   f"(its solver is {cfg.get('solver')!r}, expected one of {COMPRESSION_SOLVERS})")
-    return _exported_package(cfg, _weights(state, path)), path
+    return _exported_package(cfg, best_weights(state, path)), path

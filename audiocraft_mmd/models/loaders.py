@@ -4,7 +4,9 @@
 - `//sig/SIG`: the best state of a compression XP in our Dora folder;
 - a folder of an XP, or a solver `checkpoint.th`;
 - an exported file (`python -m audiocraft_mmd.export`, or audiocraft's `export_encodec`);
-- `//pretrained/NAME` or a hub name such as `facebook/encodec_32khz` (needs a network).
+- `//pretrained/NAME` or a hub name such as `facebook/encodec_32khz` (from the Hugging Face cache, or the network);
+- a folder in transformers' EnCodec format (`config.json` + weights), converted to audiocraft's EncodecModel
+  (`compat/hf_encodec.py`).
 """
 import logging
 from pathlib import Path
@@ -55,6 +57,9 @@ def load_compression_model(ref: tp.Union[str, Path], device: str = 'cpu'):
         if '/' in ref and not ref.startswith(('.', '/', '~')):
             return _from_hub(ref, device)
         raise FileNotFoundError(f"No compression model at {ref!r}: not a //sig/SIG, a file, a folder or a hub id")
+    if path.is_dir() and (path / 'config.json').is_file():
+        from .codec_source import load_source_model, resolve_source
+        return load_source_model(resolve_source(path), device)
     if path.is_file() and 'exported' in (state := load_state(path)):
         return compression_model_from_state(state, path, device)
     checkpoint_path = resolve_checkpoint(ref)
