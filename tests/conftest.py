@@ -205,3 +205,54 @@ def dac_audio(batch: int = 4, length: int = 797, seed: int = 1):
     """Noise [batch, 1, length] at RMS 0.1 (797 samples: not a multiple of the hop length)."""
     import torch
     return 0.1 * torch.randn(batch, 1, length, generator=torch.Generator().manual_seed(seed))
+
+
+# transformers' EncodecConfig values of MusicGen's released 32 kHz tokenizer (facebook/encodec_32khz's config.json),
+# and a small EnCodec of the same rate and frame rate (4 filters, 4 x 64 codes of 32 dims, one LSTM layer).
+RELEASE_32KHZ = dict(sampling_rate=32000, num_filters=64, upsampling_ratios=[8, 5, 4, 4], codebook_size=2048,
+                     hidden_size=128, codebook_dim=128, num_lstm_layers=2, normalize=False, use_causal_conv=False,
+                     use_conv_shortcut=False, target_bandwidths=[2.2])
+SMALL_32KHZ = dict(RELEASE_32KHZ, num_filters=4, codebook_size=64, hidden_size=32, codebook_dim=32,
+                   num_lstm_layers=1, target_bandwidths=[1.2])
+RELEASE_ID = 'facebook/encodec_32khz'
+
+
+def transformers_encodec(config: dict, seed: int = 0):
+    """A transformers EncodecModel of `config` with random weights and random codebooks (transformers initializes
+    codebooks at zero, which would give every frame code 0)."""
+    import torch
+    from transformers import EncodecConfig, EncodecModel
+    torch.manual_seed(seed)
+    model = EncodecModel(EncodecConfig(**config))
+    with torch.no_grad():
+        for layer in model.quantizer.layers:
+            layer.codebook.embed.normal_()
+            layer.codebook.embed_avg.copy_(layer.codebook.embed)
+            layer.codebook.cluster_size.fill_(1.)
+    return model.eval()
+
+
+def publish_in_hub_cache(model, cache: Path, repo_id: str = RELEASE_ID, revision: str = 'a' * 40) -> Path:
+    """Save a transformers model into a Hugging Face hub cache layout (`cache/models--ORG--NAME/snapshots/REV`,
+    `refs/main` naming REV), as `hf download` leaves it; returns the snapshot folder."""
+    repo = cache / ('models--' + repo_id.replace('/', '--'))
+    snapshot = repo / 'snapshots' / revision
+    model.save_pretrained(snapshot)
+    (repo / 'refs').mkdir(parents=True, exist_ok=True)
+    (repo / 'refs' / 'main').write_text(revision)
+    return snapshot
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch) -> Path:
+    """An empty Hugging Face hub cache, offline: HF_HUB_CACHE / HF_HUB_OFFLINE=1 for subprocesses, and the same
+    values in `huggingface_hub.constants` for this process (huggingface_hub reads the variables once, at import;
+    it and transformers read the constants at call time)."""
+    from huggingface_hub import constants
+    cache = tmp_path / 'hub'
+    cache.mkdir()
+    monkeypatch.setenv('HF_HUB_CACHE', str(cache))
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    monkeypatch.setattr(constants, 'HF_HUB_CACHE', str(cache))
+    monkeypatch.setattr(constants, 'HF_HUB_OFFLINE', True)
+    return cache

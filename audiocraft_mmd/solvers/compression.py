@@ -7,17 +7,21 @@ import omegaconf
 import torch
 from audiocraft.solvers import compression
 
-from ..compat.checkpoints import WeightsOnlyCheckpointMixin, load_state, resolve_checkpoint
+from ..compat.checkpoints import WeightsOnlyCheckpointMixin
 from ..environment import PRETRAINED_PREFIX
 from ..config_validation import is_int, require
 from ..metrics import music_quality
 from ..metrics.liveness import Liveness, looks_collapsed
-from ..models import builders as model_builders, codec_training
+from ..models import builders as model_builders, codec_training, encoder_only
+from ..models.codec_source import resolve_source
+from .finetune import FinetuneConfig, FrozenAwareEMA, take_source_architecture
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
-    """Check the blocks our compression solvers add to audiocraft's: the quantizer (`encodec.quantizer`,
-    `pvq`), `codec_training` and `liveness`."""
+    """Check the blocks our compression solvers add to audiocraft's: `finetune` and the `continue_from` source
+    (whose architecture the config takes under `finetune.architecture=checkpoint`, `solvers/finetune.py`), the
+    quantizer (`encodec.quantizer`, `pvq`), `codec_training` and `liveness`."""
+    take_source_architecture(cfg)
     model_builders.validate_config(cfg)
     if 'codec_training' in cfg:
         codec_training.validate_config(cfg.codec_training)
@@ -66,6 +70,8 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
             raise ValueError(f"losses.mmd={cfg.losses.mmd} but solver=compression ignores the independence loss; "
                              "use solver=compression_mmd")
         music_quality.check_music_metrics(cfg, generation=False)
+        take_source_architecture(cfg)  # before build_model (no-op when the config checks already ran)
+        self.finetune = FinetuneConfig.parse(cfg)
         with _without_key(cfg.losses, 'mmd'):
             super().__init__(cfg)
 
@@ -73,32 +79,43 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
         """audiocraft's, with the model from our builder (`models/builders.py`: our quantizers too)."""
         from audiocraft.solvers import builders as solver_builders
         self.model = model_builders.get_compression_model(self.cfg).to(self.device)
-        self.optimizer = solver_builders.get_optimizer(self.model.parameters(), self.cfg.optim)
-        self.register_stateful('model', 'optimizer')
-        self.register_best_state('model')
-        self.register_ema('model')
         # In place, before the EMA and any checkpoint restore (both come after build_model).
         for action in codec_training.apply_codec_training(self.model, self.cfg.get('codec_training')):
             self.logger.info("codec_training: %s", action)
+        if self.finetune.trainable == 'encoder':
+            count = encoder_only.freeze_all_but_encoder(self.model)
+            self.logger.info("finetune: encoder only (decoder and %d codebooks frozen)", count)
+        trainable = [param for param in self.model.parameters() if param.requires_grad]
+        self.optimizer = solver_builders.get_optimizer(trainable, self.cfg.optim)
+        self.register_stateful('model', 'optimizer')
+        self.register_best_state('model')
+        self.register_ema('model')
+
+    def initialize_ema(self):
+        """audiocraft's; with encoder-only training, the EMA keeps the frozen tensors as they are (bit for bit)."""
+        super().initialize_ema()
+        if self.ema is not None and self.finetune.trainable == 'encoder':
+            self.ema = FrozenAwareEMA(self._ema_sources, {'model': encoder_only.frozen_names(self.model)},
+                                      decay=self.ema.decay, device=self.ema.device)
 
     # audiocraft's `continue_from` path resolver (`audiocraft.utils.checkpoint.resolve_checkpoint_path`)
     # starts with `from audiocraft import train`, which builds audiocraft's own hydra main: inside a `dora run`
     # of ours, hydra is already initialized and the import raises ("GlobalHydra is already initialized"),
     # for a sig and a path alike. Its `//pretrained/NAME` branch does not resolve anything: it asks
     # `load_from_pretrained(NAME)` for the state, then keeps only the best state exactly as for another XP's
-    # checkpoint. So a `continue_from` is resolved here and handed to audiocraft through that branch.
+    # checkpoint. So every `continue_from` is handed to audiocraft through that branch, and resolved here
+    # (`models/codec_source.py`: releases in transformers' format, local folders, sigs, checkpoints, exports).
     _CONTINUE = PRETRAINED_PREFIX + 'continue_from:'
 
     def load_checkpoints(self, load_best: bool = False, ignore_state_keys: tp.List[str] = []) -> tp.Optional[dict]:
-        """audiocraft's, with `continue_from` (`//sig/SIG`, an XP folder or a checkpoint file) resolved in our
-        Dora folder and loaded with our checkpoint policy (see `_CONTINUE`); audiocraft then keeps only the
-        model's best state (fresh optimizer, epoch 1). A run that has its own checkpoint resumes from it."""
+        """audiocraft's, with `continue_from` resolved by `models.codec_source` (see `_CONTINUE`); audiocraft then
+        keeps only the model's weights (fresh optimizer, epoch 1). A run that has its own checkpoint resumes from
+        it."""
         ref = self.cfg.get('continue_from')
-        if not (isinstance(ref, str) and ref) or ref.startswith(PRETRAINED_PREFIX) or \
-                self.checkpoint_path(use_fsdp=False).exists():
+        if not (isinstance(ref, str) and ref) or self.checkpoint_path(use_fsdp=False).exists():
             return super().load_checkpoints(load_best, ignore_state_keys)
         with omegaconf.open_dict(self.cfg):
-            self.cfg.continue_from = self._CONTINUE + str(resolve_checkpoint(ref))
+            self.cfg.continue_from = self._CONTINUE + ref
         try:
             return super().load_checkpoints(load_best, ignore_state_keys)
         finally:
@@ -106,11 +123,13 @@ class CompressionSolver(WeightsOnlyCheckpointMixin, compression.CompressionSolve
                 self.cfg.continue_from = ref
 
     def load_from_pretrained(self, name: str) -> dict:
-        if name.startswith(self._CONTINUE[len(PRETRAINED_PREFIX):]):
-            path = name.split(':', 1)[1]
-            self.logger.info("Continuing from provided checkpoint: %s", path)
-            return load_state(path)
-        return super().load_from_pretrained(name)
+        """The weights of the `continue_from` source, in audiocraft's layout, checked against our model (audiocraft's
+        converter fails on transformers 5's parametrized weight norm: `compat/hf_encodec.py`)."""
+        prefix = self._CONTINUE[len(PRETRAINED_PREFIX):]
+        ref = name[len(prefix):] if name.startswith(prefix) else name
+        source = resolve_source(ref)
+        self.logger.info("Continuing from %s (%s format, %s)", ref, source.kind, source.location)
+        return {'best_state': {'model': source.weights(self.model.state_dict())}}
 
     def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):
         """audiocraft's step; during `codec_training.quantizer_warmup` the DAC quantizer's residual mix is set
