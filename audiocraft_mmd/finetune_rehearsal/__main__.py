@@ -31,7 +31,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument('--standin', required=True, help="Dora signature of the stand-in release")
     p.add_argument('--package', type=Path, default=PACKAGE, help="its transformers-format export")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=1, help="fine-tuning epochs (60 updates each)")
+    p.add_argument('--epochs', type=int, default=1, help="fine-tuning epochs")
+    p.add_argument('--updates-per-epoch', type=int, default=60)
+    p.add_argument('--max-segments', type=int, help="cap on the evaluation segments (1 s each; default: all)")
     p.add_argument('--jobs', type=int, default=2)
     p.add_argument('--stage', choices=STAGES, default='report', help="run the stages up to this one")
     p.add_argument('--out', type=Path, default=REPO_ROOT / 'reports' / 'finetune_rehearsal')
@@ -47,15 +49,19 @@ def train_all(runs: tp.Sequence[plan.Run], out: Path, jobs: int) -> tp.List[dict
     return _train_many([(run, xp_of(run, ()), run.argv()) for run in runs], out / 'logs', jobs)
 
 
-def evaluate_all(statuses: tp.Sequence[dict], runs: tp.Sequence[plan.Run], standin: str, out: Path,
-                 fad: bool) -> tp.Tuple[dict, tp.List[dict]]:
-    """(the stand-in's metrics, one record per trained run), each evaluation cached in `<out>/eval/`."""
+def evaluate_all(statuses: tp.Sequence[dict], runs: tp.Sequence[plan.Run], standin: str, package: Path, out: Path,
+                 fad: bool, max_segments: tp.Optional[int]) -> tp.Tuple[dict, tp.List[dict]]:
+    """(the stand-in's metrics, one record per trained run), each evaluation cached in `<out>/eval/`. The reference
+    is the published stand-in as the fine-tunings load it (`package`); its training config gives the protocol's
+    MSSpec and MMD settings."""
     from ..environment import CHECKPOINT_NAME, DATASET_EGS, xp_folder
     from ..reproduce.evaluation import EvalProtocol, load_audio, load_codec
+    from ..models.codec_source import load_source_model, resolve_source
     from .evaluation import measure
 
-    protocol = EvalProtocol(manifest=str(DATASET_EGS / 'evaluate'), fad=fad)
-    cfg, reference = load_codec(xp_folder(f'{SIG_PREFIX}{standin}') / CHECKPOINT_NAME)
+    protocol = EvalProtocol(manifest=str(DATASET_EGS / 'evaluate'), fad=fad, max_segments=max_segments)
+    cfg, _ = load_codec(xp_folder(f'{SIG_PREFIX}{standin}') / CHECKPOINT_NAME)
+    reference = load_source_model(resolve_source(str(package)))
     audio = load_audio(protocol, reference.sample_rate, reference.channels)
 
     def cached(sig: str, make: tp.Callable[[], dict]) -> dict:
@@ -109,15 +115,17 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     from .hub_cache import publish
     publish(args.package, args.out / 'hub', plan.STANDIN_REPO)
     os.environ.update(HF_HUB_OFFLINE='1', HF_HUB_CACHE=str(args.out / 'hub'))
-    runs = plan.runs(args.seeds, args.epochs)
+    runs = plan.runs(args.seeds, args.epochs, args.updates_per_epoch)
     last = STAGES.index(args.stage)
     statuses = train_all(runs, args.out, args.jobs)
     results: dict = {'meta': {'standin': args.standin, 'standin_args': list(plan.STANDIN_ARGS),
-                              'seeds': args.seeds, 'epochs': args.epochs, 'repo_id': plan.STANDIN_REPO,
+                              'seeds': args.seeds, 'epochs': args.epochs,
+                              'updates_per_epoch': args.updates_per_epoch, 'repo_id': plan.STANDIN_REPO,
                               'package': repo_relative(args.package),
                               'statuses': [{k: s[k] for k in ('run', 'sig', 'status', 'seconds')} for s in statuses]}}
     if last >= STAGES.index('evaluate'):
-        results['standin'], results['runs'] = evaluate_all(statuses, runs, args.standin, args.out, not args.no_fad)
+        results['standin'], results['runs'] = evaluate_all(statuses, runs, args.standin, args.package, args.out,
+                                                           not args.no_fad, args.max_segments)
     if last >= STAGES.index('lm') and results.get('runs'):
         results['lm'] = lm_all(results['runs'], args.standin, args.out, args.lm_updates, args.train_seconds)
     from .writer import write

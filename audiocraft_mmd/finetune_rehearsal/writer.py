@@ -17,7 +17,8 @@ def write(docs: Path, results: dict) -> None:
     keys = ['stand-in:release'] + [f'{mode}:{label}' for mode in ('encoder', 'full') for label in ('1e3', '0')]
     lines = ['# Fine-tuning rehearsal: generated tables', '',
              f"Stand-in `//sig/{meta['standin']}` published as `{meta['repo_id']}` (from `{meta['package']}`); "
-             f"fine-tunings of {meta['epochs']} epoch(s) of 60 updates, seeds {meta['seeds']}. "
+             f"fine-tunings of {meta['epochs']} epoch(s) of {meta['updates_per_epoch']} updates, "
+             f"seeds {meta['seeds']}. "
              'Cells: mean ± standard error of the mean over seeds. Claims: docs/finetune_rehearsal/claims.md.', '',
              '## Codecs', '', *table(summary, keys, TABLE_METRICS), '',
              '## Claims', '', *claims_table(results['claims']), '']

@@ -19,7 +19,7 @@ import omegaconf
 
 from ..compat import hf_encodec
 from ..compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
-from ..environment import PRETRAINED_PREFIX, SIG_PREFIX
+from ..environment import PRETRAINED_PREFIX, REPO_ROOT, SIG_PREFIX
 from .builders import codebook_keys, is_dac, quantizer_name
 
 TRANSFORMERS = 'transformers'
@@ -97,10 +97,19 @@ def model_config(arch: tp.Mapping[str, tp.Any], device: str = 'cpu') -> omegacon
     return cfg
 
 
+def local_path(name: str) -> Path:
+    """`name` as a path; a relative one that is not in the working directory is read from the repository (a
+    `dora run` works in its XP folder: the packaged codecs are named relative to the repository)."""
+    path = Path(name).expanduser()
+    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
+        return REPO_ROOT / path
+    return path
+
+
 def hub_id(ref: str) -> tp.Optional[str]:
     """The hub id `ref` names (`//pretrained/ORG/NAME` or `ORG/NAME` that is no local path), else None."""
     name = ref[len(PRETRAINED_PREFIX):] if ref.startswith(PRETRAINED_PREFIX) else ref
-    if ref.startswith(SIG_PREFIX) or Path(name).expanduser().exists() or name.startswith(('.', '/', '~')):
+    if ref.startswith(SIG_PREFIX) or local_path(name).exists() or name.startswith(('.', '/', '~')):
         return None
     return name if name.count('/') == 1 else None
 
@@ -115,7 +124,7 @@ def resolve_source(ref: tp.Union[str, Path]) -> CodecSource:
     if name.startswith('dac_'):
         raise ValueError(f"{ref!r} is a DAC release: audiocraft wraps it for inference only (its quantizer and "
                          "decoder are DAC's own package); fine-tune an EnCodec release or one of our codecs")
-    path = Path(name).expanduser()
+    path = local_path(name)
     folder = path.parent if path.name == HF_CONFIG or path.suffix == '.safetensors' else path
     if (folder / HF_CONFIG).is_file():
         return CodecSource(ref, TRANSFORMERS, str(folder))
