@@ -158,13 +158,15 @@ def hub_folder(repo_id: str, ref: str) -> Path:
     return Path(config).parent
 
 
-def missing_release_message(repo_id: str, ref: str, why: str) -> str:
+def missing_release_message(repo_id: str, ref: str, why: str, what: str = 'codec') -> str:
     from huggingface_hub import constants
-    return (f"The pretrained codec {repo_id!r} (continue_from={ref}) is not in the Hugging Face cache "
+    local = ("A local copy in transformers' format also works: continue_from=/path/to/folder." if what == 'codec'
+             else "A local copy of its files also works: continue_from=//pretrained//path/to/folder.")
+    return (f"The pretrained {what} {repo_id!r} (continue_from={ref}) is not in the Hugging Face cache "
             f"{constants.HF_HUB_CACHE} and {why}. On a machine with network, fetch it with "
             f"`hf download {repo_id}` (huggingface_hub >= 0.34; older: `huggingface-cli download {repo_id}`), "
             "copy that machine's cache folder here and point HF_HUB_CACHE at it (or HF_HOME at its parent: the "
-            "cache is HF_HOME/hub). A local copy in transformers' format also works: continue_from=/path/to/folder.")
+            f"cache is HF_HOME/hub). {local}")
 
 
 def load_source_model(source: CodecSource, device: str = 'cpu'):

@@ -13,6 +13,7 @@ from ..compat.checkpoints import WeightsOnlyCheckpointMixin
 from ..config_validation import require
 from ..metrics import music_quality
 from .compression import CompressionSolver
+from .lm_finetune import LMFinetuneConfig, continued_state, load_release, take_release_architecture
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
@@ -25,6 +26,7 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
     require(isinstance(volume, (int, float)) and not isinstance(volume, bool) and volume > 0,
             'compression_model_volume', volume, "the RMS (full scale = 1) at which the LM's tokens of a "
             "renormalizing codec are decoded: a number > 0, e.g. 0.1 (-20 dBFS, the data builder's loudness)")
+    take_release_architecture(cfg)  # continue_from=//pretrained/...: the release is read here (solvers/lm_finetune)
 
 
 @contextlib.contextmanager
@@ -68,7 +70,15 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
 
     def __init__(self, cfg: omegaconf.DictConfig):
         music_quality.check_music_metrics(cfg, generation=True)
+        take_release_architecture(cfg)  # no-op when the config checks already ran
         super().__init__(cfg)
+
+    def load_from_pretrained(self, name: str) -> dict:
+        """audiocraft's reads a released LM with torch's default loader and expects the config to match it; ours
+        reads it weights-only, and starts a replaced conditioner from the model's own weights (`lm_finetune`)."""
+        conditioner = LMFinetuneConfig.parse(self.cfg).conditioner
+        state = continued_state(load_release(name)['best_state'], self.model.state_dict(), conditioner)
+        return {'best_state': {'model': state}}
 
     def evaluate(self) -> dict:
         return {**super().evaluate(), **music_quality.evaluate_generation_metrics(self)}
