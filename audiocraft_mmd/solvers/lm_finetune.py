@@ -26,7 +26,7 @@ import typing as tp
 
 import omegaconf
 
-from ..config_validation import ConfigError, require
+from ..config_validation import ConfigError, parse_choices, require
 from ..environment import LM_FILE, PRETRAINED_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -41,19 +41,11 @@ CONDITIONER_PREFIX = 'condition_provider.'  # the conditioners' weights in an LM
 class LMFinetuneConfig:
     architecture: str = 'config'
     conditioner: str = 'release'
+    CHOICES: tp.ClassVar[dict] = {'architecture': ARCHITECTURES, 'conditioner': CONDITIONERS}
 
     @classmethod
     def parse(cls, cfg: omegaconf.DictConfig) -> 'LMFinetuneConfig':
-        block = cfg.get('lm_finetune') or {}
-        known = [field.name for field in dataclasses.fields(cls)]
-        unknown = sorted(set(block) - set(known))
-        require(not unknown, 'lm_finetune', unknown, f"unknown key(s); known keys: {known}")
-        parsed = cls(**block)
-        require(parsed.architecture in ARCHITECTURES, 'lm_finetune.architecture', parsed.architecture,
-                f"must be one of {ARCHITECTURES}")
-        require(parsed.conditioner in CONDITIONERS, 'lm_finetune.conditioner', parsed.conditioner,
-                f"must be one of {CONDITIONERS}")
-        return parsed
+        return parse_choices(cls, cfg.get('lm_finetune'), 'lm_finetune')
 
 
 def release_name(cfg: omegaconf.DictConfig) -> tp.Optional[str]:
