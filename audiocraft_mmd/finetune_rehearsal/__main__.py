@@ -31,6 +31,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument('--standin', required=True, help="Dora signature of the stand-in release")
     p.add_argument('--package', type=Path, default=PACKAGE, help="its transformers-format export")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--modes', nargs='+', choices=list(plan.MODES), default=list(plan.MODES))
+    p.add_argument('--full-seeds', type=int, nargs='+', help="seeds of the full fine-tunings (default: --seeds)")
     p.add_argument('--epochs', type=int, default=1, help="fine-tuning epochs")
     p.add_argument('--updates-per-epoch', type=int, default=60)
     p.add_argument('--max-segments', type=int, help="cap on the evaluation segments (1 s each; default: all)")
@@ -115,7 +117,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     from .hub_cache import publish
     publish(args.package, args.out / 'hub', plan.STANDIN_REPO)
     os.environ.update(HF_HUB_OFFLINE='1', HF_HUB_CACHE=str(args.out / 'hub'))
-    runs = plan.runs(args.seeds, args.epochs, args.updates_per_epoch)
+    runs = plan.runs(args.seeds, args.epochs, args.updates_per_epoch, [m for m in args.modes if m != 'full'])
+    if 'full' in args.modes:
+        runs += plan.runs(args.full_seeds or args.seeds, args.epochs, args.updates_per_epoch, ['full'])
     last = STAGES.index(args.stage)
     statuses = train_all(runs, args.out, args.jobs)
     results: dict = {'meta': {'standin': args.standin, 'standin_args': list(plan.STANDIN_ARGS),

@@ -15,10 +15,11 @@ MODES = {'encoder': 'finetune.trainable=encoder', 'full': 'finetune.trainable=al
 WEIGHTS = (CHOSEN_WEIGHT, 0.)
 
 
-def runs(seeds: tp.Sequence[int], epochs: int, updates_per_epoch: int) -> tp.List[Run]:
+def runs(seeds: tp.Sequence[int], epochs: int, updates_per_epoch: int,
+         modes: tp.Sequence[str] = tuple(MODES)) -> tp.List[Run]:
     """The fine-tunings, in the order they train (seed-major, so an interrupted rehearsal has whole pairs)."""
     return [Run(mode, weight_label(weight), (MODES[mode], f'losses.mmd={weight:g}', f'optim.epochs={epochs}',
                                              f'optim.updates_per_epoch={updates_per_epoch}',
                                              f'evaluate.every={epochs}',
                                              f'continue_from=//pretrained/{STANDIN_REPO}'), seed, solver=SOLVER)
-            for seed in seeds for mode in MODES for weight in WEIGHTS]
+            for seed in seeds for mode in modes for weight in WEIGHTS]
