@@ -40,14 +40,19 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument('--stage', choices=STAGES, default='report', help="run the stages up to this one")
     p.add_argument('--out', type=Path, default=REPO_ROOT / 'reports' / 'finetune_rehearsal')
     p.add_argument('--docs', type=Path, default=REPO_ROOT / 'docs' / 'finetune_rehearsal')
+    p.add_argument('--skip-training', action='store_true', help="only evaluate and report what is trained")
     p.add_argument('--no-fad', action='store_true', help="leave out FAD and FAD-infinity")
     p.add_argument('--lm-updates', type=int, default=1000, help="update cap of each LM (early stopping inside)")
     p.add_argument('--train-seconds', type=float, default=30., help="seconds of each training file tokenized")
     return p
 
 
-def train_all(runs: tp.Sequence[plan.Run], out: Path, jobs: int) -> tp.List[dict]:
-    from ..reproduce.runner import _train_many, xp_of
+def train_all(runs: tp.Sequence[plan.Run], out: Path, jobs: int, skip: bool) -> tp.List[dict]:
+    """Train (or resume) the runs; with `skip`, only report which are trained (status 'done' or 'failed')."""
+    from ..reproduce.runner import _train_many, is_trained, xp_of
+    if skip:
+        return [{'run': run.name, 'sig': xp.sig, 'folder': str(xp.folder), 'seconds': 0.,
+                 'status': 'done' if is_trained(xp) else 'failed'} for run, xp in ((r, xp_of(r, ())) for r in runs)]
     return _train_many([(run, xp_of(run, ()), run.argv()) for run in runs], out / 'logs', jobs)
 
 
@@ -121,7 +126,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     if 'full' in args.modes:
         runs += plan.runs(args.full_seeds or args.seeds, args.epochs, args.updates_per_epoch, ['full'])
     last = STAGES.index(args.stage)
-    statuses = train_all(runs, args.out, args.jobs)
+    statuses = train_all(runs, args.out, args.jobs, args.skip_training)
     results: dict = {'meta': {'standin': args.standin, 'standin_args': list(plan.STANDIN_ARGS),
                               'seeds': args.seeds, 'epochs': args.epochs,
                               'updates_per_epoch': args.updates_per_epoch, 'repo_id': plan.STANDIN_REPO,
