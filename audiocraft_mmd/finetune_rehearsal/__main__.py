@@ -87,7 +87,7 @@ def evaluate_all(statuses: tp.Sequence[dict], runs: tp.Sequence[plan.Run], stand
             continue
         checkpoint = Path(status['folder']) / CHECKPOINT_NAME
         logger.info("evaluating %s (%s)", run.name, status['sig'])
-        metrics = cached(status['sig'], lambda: measure(*load_codec(checkpoint), reference, audio, protocol))
+        metrics = cached(status['sig'], lambda: measure(*reversed(load_codec(checkpoint)), reference, audio, protocol))
         records.append({'group': run.group, 'label': run.label, 'seed': run.seed, 'sig': status['sig'],
                         'metrics': _with_live(metrics)})
     return _with_live(standin_metrics), records
