@@ -146,7 +146,7 @@ if [ "$MODE" = dry ]; then
   SIZES="512"; BLOCKS="256 512"; STEP_ARGS="--configs debug --debug-num-batches 2 --debug-repeats 1"
   EST_SIZES="512 1024"; EST_BLOCK=512
   TRAIN="solver=compression/encodec_mmd_debug device=cpu dataset.num_workers=0"; TRAIN_S=15
-  FINETUNE_ARGS="--release small --batch 2 --num-batches 2"
+  FINETUNE_ARGS="--release small --batch 1 --num-batches 2 --modes encoder --threads 1"
 else
   # 12032 rows: a paper macro-batch per GPU (batch 8 x 32 batches x 47 aligned frames). Tiles of 4096 only: the
   # H100 run in docs/gpu/ measured 1024 and 2048 (launch-bound, 5x and 1.4x slower).
