@@ -145,6 +145,16 @@ def take_release_architecture(cfg: omegaconf.DictConfig) -> tp.Optional[str]:
     return kept
 
 
+def with_built_blocks(saved: dict, cfg: omegaconf.DictConfig) -> dict:
+    """A checkpoint's `xp.cfg` (Dora's: the overrides) with the LM and conditioner blocks the model was built with
+    (`cfg`, after `take_release_architecture`), so that the checkpoint and its export load alone."""
+    out = omegaconf.OmegaConf.create(saved)
+    for block in ARCHITECTURE_BLOCKS + CONDITIONER_BLOCKS + ('lm_finetune',):
+        if block in cfg:
+            omegaconf.OmegaConf.update(out, block, cfg[block], merge=False, force_add=True)
+    return omegaconf.OmegaConf.to_container(out, resolve=False)
+
+
 def _adopt(cfg: omegaconf.DictConfig, release: omegaconf.DictConfig, blocks: tp.Sequence[str], name: str) -> None:
     for block in blocks:
         if block in release:

@@ -13,7 +13,8 @@ from ..compat.checkpoints import WeightsOnlyCheckpointMixin
 from ..config_validation import require
 from ..metrics import music_quality
 from .compression import CompressionSolver
-from .lm_finetune import LMFinetuneConfig, continued_state, load_release, take_release_architecture
+from .lm_finetune import (LMFinetuneConfig, continued_state, load_release, release_name, take_release_architecture,
+                          with_built_blocks)
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
@@ -72,6 +73,13 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
         music_quality.check_music_metrics(cfg, generation=True)
         take_release_architecture(cfg)  # no-op when the config checks already ran
         super().__init__(cfg)
+
+    def state_dict(self):  # type: ignore[override]
+        """Continued from a release, the checkpoint's `xp.cfg` gets the LM blocks taken from it (`lm_finetune`)."""
+        state = super().state_dict()
+        if release_name(self.cfg) is not None and isinstance(state.get('xp.cfg'), dict):
+            state['xp.cfg'] = with_built_blocks(state['xp.cfg'], self.cfg)
+        return state
 
     def load_from_pretrained(self, name: str) -> dict:
         """audiocraft's reads a released LM with torch's default loader and expects the config to match it; ours
