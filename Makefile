@@ -1,4 +1,4 @@
-# audiocraft-mmd. `make demo`: set up and train a CPU-sized EnCodec-MMD on the default music data.
+# audiocraft-mmd. `make demo`: set up, then fine-tune the packaged pretrained codec with the MMD on the default music data.
 # `make test`: set up and run the tests (< 10 min on 2 cores). See README.md.
 PYTHON ?= python3
 VENV := .venv
@@ -7,8 +7,10 @@ DORA := $(VENV)/bin/dora
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.installed
 DATA_STAMP := dataset/mmd_music/summary.json
-# The CPU recipe, shortened to 5 x 60 updates (~6 min on one core): long enough to be a live codec.
-DEMO_ARGS := solver=compression/encodec_mmd_cpu device=cpu optim.epochs=5 evaluate.every=5
+# The release path at CPU scale: the packaged stand-in release (audiocraft_mmd/pretrained/encodec-cpu-standin, in
+# transformers' format) fine-tuned with the MMD, encoder only, 2 x 60 updates (~3 min alone on one core); then what
+# changed (TC, reconstruction) and where to listen (docs/finetune_rehearsal/README.md).
+DEMO_ARGS := solver=compression/encodec_mmd_finetune_cpu device=cpu
 
 .PHONY: install sync lock doctor system-deps data demo test test-slow test-slurm bench reproduce reproduce-quick reproduce-lm lint clean
 
@@ -59,6 +61,7 @@ $(DATA_STAMP):
 demo: install $(DATA_STAMP)
 	$(DORA) run $(DEMO_ARGS)
 	$(VPY) -m audiocraft_mmd.xp_summary $(DEMO_ARGS)
+	$(VPY) -m audiocraft_mmd.finetune_demo $(DEMO_ARGS)
 
 # PYTEST_ARGS narrows the run (a path, -k EXPR), e.g. `make test PYTEST_ARGS=tests/grids`.
 test: system-deps

@@ -21,3 +21,18 @@ def require(condition: bool, key: str, value: tp.Any, why: str) -> None:
 def is_int(value: tp.Any) -> bool:
     """An integer that is not a bool (yaml's `true` is an int to Python)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def parse_choices(cls: tp.Any, block: tp.Optional[tp.Mapping[str, tp.Any]], name: str) -> tp.Any:
+    """The dataclass `cls` from the config block `name` (absent: the defaults), each field one of the values
+    listed in `cls.CHOICES[field]`; unknown keys and other values raise a ConfigError naming them."""
+    import dataclasses
+    block = block or {}
+    known = [field.name for field in dataclasses.fields(cls)]
+    unknown = sorted(set(block) - set(known))
+    require(not unknown, name, unknown, f"unknown key(s); known keys: {known}")
+    parsed = cls(**block)
+    for field, allowed in cls.CHOICES.items():
+        value = getattr(parsed, field)
+        require(value in allowed, f'{name}.{field}', value, f"must be one of {allowed}")
+    return parsed

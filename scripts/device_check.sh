@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # GPU check of audiocraft-mmd (issues 18, 29): CUDA tests, MMD kernel throughput, the estimators' throughput against
 # n and the TF32 peak, step cost of the exact, bank, closed_form, features and features_bank estimators, and a
-# 2-minute EnCodec-MMD training run on real music; one JSON under docs/gpu/.
+# 2-minute EnCodec-MMD training run on real music, the step time and memory of fine-tuning the released 32 kHz
+# architecture (random weights in transformers' format, issue 40); one JSON under docs/gpu/.
 #
 # HOW TO RUN IT ON A LENT GPU MACHINE (the device tool's `run`; the machine has no network):
 #   1. Here, on the CPU machine, once (needs PyPI; ~2 min; fills two git-ignored folders):
@@ -10,9 +11,9 @@
 #      (~0.1 h of rendered music as FLAC, ~12 MiB: the git-ignored data cannot travel otherwise). It prints their sizes: the tracked tree plus both
 #      must stay under the 64 MiB a call carries.
 #   2. run(command="bash scripts/device_check.sh", carry=[".whl", "device_data"], timeout_s=600)
-#      Typical duration ~7 min; the stage timeouts add up to 460 s (env 20 + doctor 20 + cuda_tests 70 +
-#      bench_mmd_4096 40 + bench_estimators 75 + bench_step 115 + dora_train 120), 480 s = 8 min with ~20 s for
-#      the wheel install. The JSON comes back under
+#      Typical duration ~8 min; the stage timeouts add up to 560 s (env 20 + doctor 20 + cuda_tests 70 +
+#      bench_mmd_4096 40 + bench_estimators 75 + bench_step 115 + bench_finetune 100 + dora_train 120), 580 s with
+#      ~20 s for the wheel install. The JSON comes back under
 #      $OUT and is also written to docs/gpu/device_check-<UTC time>.json in the machine's copy: copy it from
 #      the run's files into docs/gpu/ here and commit it. Give the machine back right after.
 #   Dry run here (CPU, tiny sizes, same stages and JSON, in a throwaway folder): bash scripts/device_check.sh --dry-run
@@ -145,6 +146,7 @@ if [ "$MODE" = dry ]; then
   SIZES="512"; BLOCKS="256 512"; STEP_ARGS="--configs debug --debug-num-batches 2 --debug-repeats 1"
   EST_SIZES="512 1024"; EST_BLOCK=512
   TRAIN="solver=compression/encodec_mmd_debug device=cpu dataset.num_workers=0"; TRAIN_S=15
+  FINETUNE_ARGS="--release small --batch 1 --num-batches 2 --modes encoder --threads 1"
 else
   # 12032 rows: a paper macro-batch per GPU (batch 8 x 32 batches x 47 aligned frames). Tiles of 4096 only: the
   # H100 run in docs/gpu/ measured 1024 and 2048 (launch-bound, 5x and 1.4x slower).
@@ -152,6 +154,8 @@ else
   EST_SIZES="12032 50000 100000"; EST_BLOCK=4096
   STEP_ARGS="--configs paper --paper-batch 8 --paper-num-batches 32 --repeats 2 --threads 8"
   TRAIN="solver=compression/encodec_mmd_32khz device=cuda dataset.num_workers=6"; TRAIN_S=120
+  # one rank's share of the paper's batch (64 over 8 GPUs); 16 steps per macro-batch keep both modes within 100 s
+  FINETUNE_ARGS="--batch 8 --num-batches 16 --threads 8"
 fi
 
 stage env 20 "$PY" scripts/device_check_tools.py env "$WORK/env.json"
@@ -174,6 +178,11 @@ stage bench_estimators 75 "$PY" benchmarks/estimator_throughput.py --device "$DE
 # shellcheck disable=SC2086
 stage bench_step 115 "$PY" benchmarks/bench_step.py $STEP_ARGS --device "$DEVICE" --data "$DATA" \
   --estimators exact bank closed_form features features_bank --json "$WORK/bench_step.json"
+# Fine-tuning the released 32 kHz architecture (random weights published as facebook/encodec_32khz in a hub cache,
+# offline), encoder-only and full: seconds per update without / with the MMD, peak GPU memory.
+# shellcheck disable=SC2086
+stage bench_finetune 100 "$PY" benchmarks/bench_finetune.py $FINETUNE_ARGS --device "$DEVICE" --data "$DATA" \
+  --json "$WORK/bench_finetune.json"
 # Training for TRAIN_S seconds, then stopped (exit 124 is the planned stop): on the device, epochs of 32 updates (one
 # macro-batch) and 16 valid samples, so that one ends (history.json) before the stop (the H100 run took 133 s for an
 # epoch of 64 updates, data-loading bound, and 64 valid samples); evaluate/generate (which need ffmpeg) never come.

@@ -78,7 +78,7 @@ def report(work: str, out: str) -> None:
         tail = open(log, errors='replace').read()[-3000:] if os.path.exists(log) else ''
         stages[name] = {'rc': int(rc), 'seconds': float(seconds), 'ok': rc == '0', 'log_tail': tail}
     result = {'date_utc': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), 'stages': stages}
-    for key in ('env', 'bench_estimators', 'bench_step', 'dora_train'):
+    for key in ('env', 'bench_estimators', 'bench_step', 'bench_finetune', 'dora_train'):
         result[key] = _load(os.path.join(work, f'{key}.json'))
     if 'dora_train' in stages:  # stopped by its timeout on purpose: fine once at least one epoch ended
         train = stages['dora_train']

@@ -232,15 +232,13 @@ def transformers_encodec(config: dict, seed: int = 0):
     return model.eval()
 
 
-def publish_in_hub_cache(model, cache: Path, repo_id: str = RELEASE_ID, revision: str = 'a' * 40) -> Path:
-    """Save a transformers model into a Hugging Face hub cache layout (`cache/models--ORG--NAME/snapshots/REV`,
-    `refs/main` naming REV), as `hf download` leaves it; returns the snapshot folder."""
-    repo = cache / ('models--' + repo_id.replace('/', '--'))
-    snapshot = repo / 'snapshots' / revision
-    model.save_pretrained(snapshot)
-    (repo / 'refs').mkdir(parents=True, exist_ok=True)
-    (repo / 'refs' / 'main').write_text(revision)
-    return snapshot
+def publish_in_hub_cache(model, cache: Path, repo_id: str = RELEASE_ID) -> Path:
+    """Save a transformers model into a Hugging Face hub cache layout, as `hf download` leaves it
+    (`models.hub_cache.publish`); returns the snapshot folder."""
+    from audiocraft_mmd.models.hub_cache import publish
+    saved = cache.parent / ('saved--' + repo_id.replace('/', '--'))
+    model.save_pretrained(saved)
+    return publish(saved, cache, repo_id)
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ LOWER = ('data', 'quantization', 'compat', 'losses', 'metrics', 'music_quality',
 UPPER = ('solvers', 'studies')
 # package -> its sub-packages that must not import each other
 SIBLINGS = {'audiocraft_mmd.studies': ('codecs', 'lm'), 'audiocraft_mmd.studies.lm': ('solver', 'tokens')}
+# A study built on others (it fine-tunes codecs and scores them with the codec study's protocol, then continues
+# the token study's LMs): above its siblings, so it may import them, and none of them imports it.
+COMPOSITE_STUDIES = ('audiocraft_mmd.studies.finetune',)
 
 
 def _modules() -> tp.Dict[str, Path]:
@@ -139,3 +142,12 @@ def test_losses_layers_import_downward_only():
     upward = [(name, target) for name in modules for target in graph[name]
               if target in layer and layer[target] >= layer[name]]
     assert not upward, f"imports inside losses that do not go down a layer: {upward}"
+
+
+def test_no_study_imports_a_composite_study():
+    graph = import_graph()
+    inside = lambda name, package: name == package or name.startswith(package + '.')  # noqa: E731
+    assert any(inside(n, p) for n in graph for p in COMPOSITE_STUDIES), "the composite studies are not where expected"
+    upward = [(name, target) for name, targets in graph.items() for target in targets for p in COMPOSITE_STUDIES
+              if inside(target, p) and not inside(name, p) and name.split('.')[1] == 'studies']
+    assert not upward, f"imports of a composite study by another study: {upward}"

@@ -19,7 +19,7 @@ import omegaconf
 
 from ..compat import hf_encodec
 from ..compat.checkpoints import checkpoint_config, load_state, resolve_checkpoint
-from ..environment import CONFIG_DIR, PRETRAINED_PREFIX, SIG_PREFIX
+from ..environment import CONFIG_DIR, PRETRAINED_PREFIX, REPO_ROOT, SIG_PREFIX
 from .builders import codebook_keys, is_dac, quantizer_name
 
 TRANSFORMERS = 'transformers'
@@ -97,17 +97,21 @@ def model_config(arch: tp.Mapping[str, tp.Any], device: str = 'cpu') -> omegacon
     return cfg
 
 
-def _local(name: str) -> Path:
+def local_path(name: str) -> Path:
     """A path as the user typed it: relative to the folder `dora run` started in (Dora and hydra change the working
-    directory to the XP folder), or to the working directory outside Dora."""
+    directory to the XP folder), or to the working directory outside Dora; a relative one found in neither is read
+    from the repository (the packaged codecs are named relative to it)."""
     from dora.git_save import to_absolute_path
-    return Path(to_absolute_path(Path(name).expanduser()))
+    path = Path(to_absolute_path(Path(name).expanduser()))
+    if not Path(name).is_absolute() and not path.exists() and (REPO_ROOT / name).exists():
+        return REPO_ROOT / name
+    return path
 
 
 def hub_id(ref: str) -> tp.Optional[str]:
     """The hub id `ref` names (`//pretrained/ORG/NAME` or `ORG/NAME` that is no local path), else None."""
     name = ref[len(PRETRAINED_PREFIX):] if ref.startswith(PRETRAINED_PREFIX) else ref
-    if ref.startswith(SIG_PREFIX) or _local(name).exists() or name.startswith(('.', '/', '~')):
+    if ref.startswith(SIG_PREFIX) or local_path(name).exists() or name.startswith(('.', '/', '~')):
         return None
     return name if name.count('/') == 1 else None
 
@@ -122,7 +126,7 @@ def resolve_source(ref: tp.Union[str, Path]) -> CodecSource:
     if name.startswith('dac_'):
         raise ValueError(f"{ref!r} is a DAC release: audiocraft wraps it for inference only (its quantizer and "
                          "decoder are DAC's own package); fine-tune an EnCodec release or one of our codecs")
-    path = _local(name)
+    path = local_path(name)
     folder = path.parent if path.name == HF_CONFIG or path.suffix == '.safetensors' else path
     if (folder / HF_CONFIG).is_file():
         return CodecSource(ref, TRANSFORMERS, str(folder))
@@ -157,13 +161,15 @@ def hub_folder(repo_id: str, ref: str) -> Path:
     return Path(config).parent
 
 
-def missing_release_message(repo_id: str, ref: str, why: str) -> str:
+def missing_release_message(repo_id: str, ref: str, why: str, what: str = 'codec') -> str:
     from huggingface_hub import constants
-    return (f"The pretrained codec {repo_id!r} (continue_from={ref}) is not in the Hugging Face cache "
+    local = ("A local copy in transformers' format also works: continue_from=/path/to/folder." if what == 'codec'
+             else "A local copy of its files also works: continue_from=//pretrained//path/to/folder.")
+    return (f"The pretrained {what} {repo_id!r} (continue_from={ref}) is not in the Hugging Face cache "
             f"{constants.HF_HUB_CACHE} and {why}. On a machine with network, fetch it with "
             f"`hf download {repo_id}` (huggingface_hub >= 0.34; older: `huggingface-cli download {repo_id}`), "
             "copy that machine's cache folder here and point HF_HUB_CACHE at it (or HF_HOME at its parent: the "
-            "cache is HF_HOME/hub). A local copy in transformers' format also works: continue_from=/path/to/folder.")
+            f"cache is HF_HOME/hub). {local}")
 
 
 def load_source_model(source: CodecSource, device: str = 'cpu'):

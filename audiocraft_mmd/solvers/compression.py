@@ -13,7 +13,7 @@ from ..environment import PRETRAINED_PREFIX
 from ..config_validation import is_int, require
 from ..metrics.liveness import Liveness, looks_collapsed
 from ..models import builders as model_builders, codec_training, encoder_only
-from ..models.codec_source import resolve_source
+from ..models.codec_source import audiocraft_architecture, resolve_source
 from . import music_metrics
 from .finetune import FinetuneConfig, FrozenAwareEMA, take_source_architecture
 
@@ -94,6 +94,18 @@ class CompressionSolver(finite_steps.FiniteStepsMixin, WeightsOnlyCheckpointMixi
         self.register_stateful('model', 'optimizer')
         self.register_best_state('model')
         self.register_ema('model')
+
+    def state_dict(self):  # type: ignore[override]
+        """The checkpoint's `xp.cfg` is Dora's (the overrides); under `finetune.architecture=checkpoint` it gets the
+        architecture taken from the source too, so the checkpoint loads alone (loaders, export, MusicGen's
+        tokenizer) without the release it started from."""
+        state = super().state_dict()
+        if self.finetune.architecture == 'checkpoint' and isinstance(state.get('xp.cfg'), dict):
+            cfg = omegaconf.OmegaConf.create(state['xp.cfg'])
+            for key, value in audiocraft_architecture(self.cfg).items():
+                omegaconf.OmegaConf.update(cfg, key, value, force_add=True)
+            state['xp.cfg'] = omegaconf.OmegaConf.to_container(cfg, resolve=False)
+        return state
 
     def initialize_ema(self):
         """audiocraft's; with encoder-only training, the EMA keeps the frozen tensors as they are (bit for bit)."""

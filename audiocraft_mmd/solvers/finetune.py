@@ -20,7 +20,7 @@ import typing as tp
 import omegaconf
 from audiocraft.optim.ema import ModuleDictEMA, _get_named_tensors
 
-from ..config_validation import ConfigError, require
+from ..config_validation import ConfigError, parse_choices, require
 from ..models.builders import is_dac, quantizer_name
 from ..environment import CHECKPOINT_NAME
 from ..models.codec_source import AUDIOCRAFT, CodecSource, resolve_source
@@ -34,18 +34,11 @@ TRAINABLE = ('all', 'encoder')
 class FinetuneConfig:
     architecture: str = 'config'
     trainable: str = 'all'
+    CHOICES: tp.ClassVar[dict] = {'architecture': ARCHITECTURES, 'trainable': TRAINABLE}
 
     @classmethod
     def parse(cls, cfg: omegaconf.DictConfig) -> 'FinetuneConfig':
-        block = cfg.get('finetune') or {}
-        known = [field.name for field in dataclasses.fields(cls)]
-        unknown = sorted(set(block) - set(known))
-        require(not unknown, 'finetune', unknown, f"unknown key(s); known keys: {known}")
-        parsed = cls(**block)
-        require(parsed.architecture in ARCHITECTURES, 'finetune.architecture', parsed.architecture,
-                f"must be one of {ARCHITECTURES}")
-        require(parsed.trainable in TRAINABLE, 'finetune.trainable', parsed.trainable, f"must be one of {TRAINABLE}")
-        return parsed
+        return parse_choices(cls, cfg.get('finetune'), 'finetune')
 
 
 def _plain(value: tp.Any) -> tp.Any:

@@ -13,6 +13,8 @@ from ..compat.checkpoints import WeightsOnlyCheckpointMixin
 from ..config_validation import require
 from . import music_metrics
 from .compression import CompressionSolver
+from .lm_finetune import (LMFinetuneConfig, continued_state, load_release, release_name, take_release_architecture,
+                          with_built_blocks)
 
 
 def validate_config(cfg: omegaconf.DictConfig) -> None:
@@ -25,6 +27,7 @@ def validate_config(cfg: omegaconf.DictConfig) -> None:
     require(isinstance(volume, (int, float)) and not isinstance(volume, bool) and volume > 0,
             'compression_model_volume', volume, "the RMS (full scale = 1) at which the LM's tokens of a "
             "renormalizing codec are decoded: a number > 0, e.g. 0.1 (-20 dBFS, the data builder's loudness)")
+    take_release_architecture(cfg)  # continue_from=//pretrained/...: the release is read here (solvers/lm_finetune)
 
 
 @contextlib.contextmanager
@@ -68,7 +71,22 @@ class MusicGenMMDSolver(WeightsOnlyCheckpointMixin, musicgen.MusicGenSolver):
 
     def __init__(self, cfg: omegaconf.DictConfig):
         music_metrics.check_music_metrics(cfg, generation=True)
+        take_release_architecture(cfg)  # no-op when the config checks already ran
         super().__init__(cfg)
+
+    def state_dict(self):  # type: ignore[override]
+        """Continued from a release, the checkpoint's `xp.cfg` gets the LM blocks taken from it (`lm_finetune`)."""
+        state = super().state_dict()
+        if release_name(self.cfg) is not None and isinstance(state.get('xp.cfg'), dict):
+            state['xp.cfg'] = with_built_blocks(state['xp.cfg'], self.cfg)
+        return state
+
+    def load_from_pretrained(self, name: str) -> dict:
+        """audiocraft's reads a released LM with torch's default loader and expects the config to match it; ours
+        reads it weights-only, and starts a replaced conditioner from the model's own weights (`lm_finetune`)."""
+        conditioner = LMFinetuneConfig.parse(self.cfg).conditioner
+        state = continued_state(load_release(name)['best_state'], self.model.state_dict(), conditioner)
+        return {'best_state': {'model': state}}
 
     def evaluate(self) -> dict:
         return {**super().evaluate(), **music_metrics.evaluate_generation_metrics(self)}

@@ -2,27 +2,13 @@
 report), with the paired statistics of `studies.common.statistics`."""
 import typing as tp
 
+from ...metrics.code_use import live_flags  # the liveness rule: the decoder uses its codes
 from ..common.settings import CHOSEN_WEIGHT, weight_label
 from ..common.statistics import Record, compare
 from .plan import ABLATIONS, KERNEL_VARIANTS, QUANTIZERS, WEIGHTS
 
 METRICS = ('mmd', 'mmd_unbiased', 'mmd_parallel', 'tc', 'tc_delay', 'tc_cond_delay', 'code_entropy', 'msspec',
            'si_snr_db', 'logmel_corr', 'cross_corr', 'min_usage', 'fad_musicnn', 'live')
-# The liveness criteria of issue #14 (see metrics/liveness.py for what each measures).
-LIVE_LOGMEL_CORR = 0.9  # log-mel correlation of output and input, at least
-LIVE_CROSS_CORR = 0.3  # correlation between outputs of different inputs, below
-LIVE_MIN_USAGE = 0.25  # every codebook's perplexity, as a fraction of its bins, at least
-
-
-def live_flags(metrics: tp.Mapping[str, float]) -> tp.Dict[str, float]:
-    """Each liveness criterion as 1. (met) or 0., and `live` = all three (their seed mean is the
-    fraction of live seeds). Empty when the liveness metrics are missing."""
-    if not all(k in metrics for k in ('logmel_corr', 'cross_corr', 'min_usage')):
-        return {}
-    flags = {'live_logmel': float(metrics['logmel_corr'] >= LIVE_LOGMEL_CORR),
-             'live_cross': float(metrics['cross_corr'] < LIVE_CROSS_CORR),
-             'live_usage': float(metrics['min_usage'] >= LIVE_MIN_USAGE)}
-    return {**flags, 'live': float(all(flags.values()))}
 
 
 def with_derived(metrics: tp.Dict[str, float]) -> tp.Dict[str, float]:

@@ -1,6 +1,7 @@
 """Evaluate one trained codec on held-out audio, with one protocol for every model so their numbers compare:
 MMD, total correlation, per-codebook MI, MSSpec, liveness (SI-SNR, log-mel correlation, output/output
-correlation, code perplexity) and FAD of the reconstructions against the originals.
+correlation, code perplexity, the zero-embedding test of `metrics.code_use`) and FAD of the reconstructions
+against the originals.
 
 The audio (the evaluate split) is read once (`load_audio`): its files, and their non-overlapping
 segments of the training length, shuffled with the protocol's seed so that a batch mixes files
@@ -83,6 +84,7 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
     from audiocraft.solvers import builders
     from ...losses import codebook_streams
     from ...metrics import CodebookIndependence
+    from ...metrics.code_use import zero_code_change
     from ...metrics.conditional_information import conditional_total_correlation
     from ...metrics.liveness import Liveness
     model.eval()
@@ -91,7 +93,7 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
                                   seed=protocol.seed, delay=True)
     msspec = builders.get_loss('msspec', cfg)
     liveness = Liveness(model.sample_rate, model.cardinality)
-    total_msspec = 0.
+    total_msspec, zero_change = 0., 0.
     streams, all_codes = [], []
     for batch in segments.split(protocol.batch_size):  # codes, reconstruction and MMD streams, one encoding
         x, scale = model.preprocess(batch)
@@ -104,7 +106,8 @@ def evaluate_codec(model: torch.nn.Module, cfg: omegaconf.DictConfig, audio: Eva
         y = model.decode(codes, scale)[..., :batch.shape[-1]]
         total_msspec += msspec(y, batch).item() * len(batch)
         liveness.update(batch, y, codes)
-    results = {'msspec': total_msspec / len(segments)}
+        zero_change += float(zero_code_change(model, codes).sum())
+    results = {'msspec': total_msspec / len(segments), 'zero_code_change': zero_change / len(segments)}
     live = liveness.compute()
     results['si_snr_db'] = live.pop('sisnr_db')
     results.update(live)

@@ -27,7 +27,8 @@ def test_tiny_reproduction_writes_the_report_and_resumes(music_dataset, dora_dir
         metrics = record['metrics']
         assert metrics['n_segments'] == 8
         keys = ('mmd', 'mmd_unbiased', 'tc', 'tc_delay', 'msspec', 'si_snr_db', 'code_entropy', 'logmel_corr',
-                'cross_corr', 'min_usage', 'perplexity_0', 'live_logmel', 'live_cross', 'live_usage', 'live')
+                'cross_corr', 'min_usage', 'perplexity_0', 'zero_code_change', 'live_cross', 'live_usage', 'live_zero',
+                'live')
         assert all(math.isfinite(metrics[k]) for k in keys)
         assert 0 <= metrics['tc'] <= 100 and 0 < metrics['min_usage'] <= 1
         # 8 s of audio give a few musicnn patches, not the 201 a full-rank covariance needs: FAD is left out

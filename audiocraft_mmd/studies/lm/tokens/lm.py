@@ -103,15 +103,19 @@ def random_windows(files: tp.Sequence[torch.Tensor], batch_size: int, frames: in
 
 def train_lm(pattern: str, train: tp.Sequence[torch.Tensor], valid: torch.Tensor, card: int, config: LMConfig,
              seed: int, log: tp.Optional[tp.Callable[[str], None]] = None,
-             device: str = 'cpu') -> tp.Tuple[tp.Any, dict]:
+             device: str = 'cpu', init: tp.Optional[tp.Mapping[str, torch.Tensor]] = None) -> tp.Tuple[tp.Any, dict]:
     """Train one LM; returns (the LM at its best valid CE, history {'updates', 'valid_ce', 'best_update', ...}).
 
     Args:
         train: codes [K, T_i] per training file; valid: windows [N, K, frames].
+        init: weights to continue from (an LM of the same pattern and config, e.g. trained on another codec's
+            tokens); a fresh optimizer and schedule either way.
     """
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     lm = build_lm(pattern, train[0].shape[0], card, config).to(device)
+    if init is not None:
+        lm.load_state_dict(init)
     valid = valid.to(device)
     opt = torch.optim.AdamW(lm.parameters(), lr=config.lr, betas=(0.9, 0.95), weight_decay=config.weight_decay)
     history: tp.Dict[str, tp.Any] = {'updates': [], 'valid_ce': [], 'train_ce': [], 'lr_drops_at': []}
