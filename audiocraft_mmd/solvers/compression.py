@@ -144,7 +144,7 @@ class CompressionSolver(finite_steps.FiniteStepsMixin, WeightsOnlyCheckpointMixi
         prefix = self._CONTINUE[len(PRETRAINED_PREFIX):]
         ref = name[len(prefix):] if name.startswith(prefix) else name
         source = resolve_source(ref)
-        self.logger.info("Continuing from %s (%s format, %s)", ref, source.kind, source.location)
+        self.logger.info("Continuing from provided checkpoint: %s (%s format, %s)", ref, source.kind, source.location)
         return {'best_state': {'model': source.weights(self.model.state_dict())}}
 
     def run_step(self, idx: int, batch: torch.Tensor, metrics: dict):

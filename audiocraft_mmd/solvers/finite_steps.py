@@ -169,8 +169,7 @@ class FiniteStepsMixin:
             metrics = super().run_step(idx, batch, metrics)  # type: ignore[misc]
         except NonFiniteStep as exc:
             return self._skip(idx, batch, metrics, str(exc))
-        metrics['skipped'] = 0.
-        return metrics
+        return metrics  # no `skipped` key: an applied step logs what audiocraft's does (a skipped one: skipped=1)
 
     def _skip(self, idx: int, batch: tp.Any, metrics: dict, why: str) -> dict:
         metrics.clear()  # the losses of a skipped step are not averaged into the epoch's
