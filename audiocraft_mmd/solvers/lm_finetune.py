@@ -28,9 +28,9 @@ import omegaconf
 
 from ..config_validation import ConfigError, parse_choices, require
 from ..environment import LM_FILE, PRETRAINED_PREFIX
+from .finetune import ARCHITECTURES  # the codec's choices: from the config, or taken from the release
 
 logger = logging.getLogger(__name__)
-ARCHITECTURES = ('config', 'checkpoint')
 CONDITIONERS = ('release', 'config', 'auto')
 ARCHITECTURE_BLOCKS = ('transformer_lm', 'codebooks_pattern')
 CONDITIONER_BLOCKS = ('conditioners', 'fuser', 'classifier_free_guidance', 'attribute_dropout')
