@@ -46,6 +46,7 @@ def test_lm_given_as_codec_is_refused(debug_lm_sig, session_dora_dir, monkeypatc
         compression_package(f'//sig/{debug_lm_sig}')
 
 
+@pytest.mark.slow  # ~50 s on 2 idle cores (a renormalizing codec, then an LM on it): keeps make test under 10 min
 def test_lm_trains_on_a_renormalizing_codec(music_dataset, session_dora_dir, monkeypatch):
     """The CPU recipe's codecs renormalize (`encode` returns a scale), which audiocraft's MusicGenSolver
     asserts against: the solver wraps them (`models.fixed_volume`), and the loaded model decodes at the
