@@ -10,6 +10,7 @@ reference / before / after WAVs with a mel spectrogram of the three (`--figure` 
 """
 import argparse
 from pathlib import Path
+import shutil
 import sys
 import typing as tp
 
@@ -69,7 +70,7 @@ def listen(before: torch.nn.Module, after: torch.nn.Module, wav: torch.Tensor, s
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     args, overrides = get_parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     from .environment import CHECKPOINT_NAME, DATASET_EGS, repo_relative
-    from .metrics.code_use import live_flags
+    from .metrics.code_use import with_live
     from .models.codec_source import load_source_model, resolve_source
     from .studies.codecs.evaluation import EvalProtocol, load_audio, load_codec
     from .train import main as train_main
@@ -89,13 +90,14 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
           f"losses.mmd={cfg.losses.mmd:g}); {len(audio.segments)} evaluate segments of 1 s:")
     print(f"  {'':48s} {'before':>9s} {'after':>9s}")
     for key, label in ROWS:
-        values = [{**r, **live_flags(r)}.get(key) for r in (results['before'], results['after'])]
+        values = [with_live(r).get(key) for r in (results['before'], results['after'])]
         print(f"  {label:48s} " + ' '.join(f"{v:9.4g}" if v is not None else f"{'':9s}" for v in values))
     seconds = int(args.seconds * before.sample_rate)
     clips = listen(before, after, audio.files[0][..., :seconds], before.sample_rate, xp.folder / 'demo')
     figure = spectrogram_figure([(t, c) for t, c, _ in clips], before.sample_rate, xp.folder / 'demo' / 'mel.png')
-    if args.figure:
-        spectrogram_figure([(t, c) for t, c, _ in clips], before.sample_rate, args.figure)
+    if args.figure:  # the same picture where the docs keep it
+        Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(figure, args.figure)
     print("Listen (the first seconds of an evaluate piece):")
     for title, _, path in clips:
         print(f"  {title:32s} {repo_relative(path)}")

@@ -47,6 +47,11 @@ def live_flags(metrics: tp.Mapping[str, float]) -> tp.Dict[str, float]:
     return {**flags, 'live': float(all(flags.values()))}
 
 
+def with_live(metrics: tp.Mapping[str, float]) -> tp.Dict[str, float]:
+    """`metrics` with its liveness flags (`live_flags`) added."""
+    return {**metrics, **live_flags(metrics)}
+
+
 def rule_text() -> str:
     """The liveness rule in words, for reports."""
     return (f"live: the decoder uses its codes, all of cross_corr < {LIVE_CROSS_CORR} (outputs of different inputs), "

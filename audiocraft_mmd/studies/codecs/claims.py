@@ -2,7 +2,7 @@
 report), with the paired statistics of `studies.common.statistics`."""
 import typing as tp
 
-from ...metrics.code_use import live_flags  # the liveness rule: the decoder uses its codes
+from ...metrics.code_use import with_live  # the liveness rule: the decoder uses its codes
 from ..common.settings import CHOSEN_WEIGHT, weight_label
 from ..common.statistics import Record, compare
 from .plan import ABLATIONS, KERNEL_VARIANTS, QUANTIZERS, WEIGHTS
@@ -16,7 +16,7 @@ def with_derived(metrics: tp.Dict[str, float]) -> tp.Dict[str, float]:
     ratio to the joint entropy, so it must be read next to it: collapsing codebooks to few codes
     also makes them independent. Add the liveness flags (`live_flags`)."""
     entropies = [v for k, v in metrics.items() if k.startswith('entropy_') and k.split('_')[-1].isdigit()]
-    derived = {**metrics, **live_flags(metrics)}
+    derived = with_live(metrics)
     return {**derived, 'code_entropy': sum(entropies) / len(entropies)} if entropies else derived
 
 

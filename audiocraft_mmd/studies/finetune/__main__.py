@@ -64,6 +64,7 @@ def evaluate_all(statuses: tp.Sequence[dict], runs: tp.Sequence[plan.Run], stand
     from ...environment import CHECKPOINT_NAME, DATASET_EGS, xp_folder
     from ..codecs.evaluation import EvalProtocol, load_audio, load_codec
     from ...models.codec_source import load_source_model, resolve_source
+    from ...metrics.code_use import with_live
     from .evaluation import measure
 
     protocol = EvalProtocol(manifest=str(DATASET_EGS / 'evaluate'), fad=fad, max_segments=max_segments)
@@ -89,13 +90,8 @@ def evaluate_all(statuses: tp.Sequence[dict], runs: tp.Sequence[plan.Run], stand
         logger.info("evaluating %s (%s)", run.name, status['sig'])
         metrics = cached(status['sig'], lambda: measure(*reversed(load_codec(checkpoint)), reference, audio, protocol))
         records.append({'group': run.group, 'label': run.label, 'seed': run.seed, 'sig': status['sig'],
-                        'metrics': _with_live(metrics)})
-    return _with_live(standin_metrics), records
-
-
-def _with_live(metrics: dict) -> dict:
-    from ...metrics.code_use import live_flags
-    return {**metrics, **live_flags(metrics)}
+                        'metrics': with_live(metrics)})
+    return with_live(standin_metrics), records
 
 
 def lm_all(records: tp.Sequence[dict], standin: str, out: Path, updates: int, train_seconds: float) -> tp.List[dict]:
